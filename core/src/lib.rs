@@ -6,8 +6,10 @@
 //! embedded users all drive the same logic.
 //!
 //! - [`codec`]: the packet model and its wire format, for every protocol level.
+//! - [`broker`]: the broker core: per-link state machines and the router.
 //! - [`topic`]: validated topic names and filters, and the subscription trie.
 #![forbid(unsafe_code)]
 
+pub mod broker;
 pub mod codec;
 pub mod topic;

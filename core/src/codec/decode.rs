@@ -157,6 +157,13 @@ fn check_flags(packet_type: PacketType, flags: u8, level: ProtocolLevel) -> Resu
         PacketType::Auth if !level.is_v5() => {
             return Err(DecodeError::PacketTypeNotInLevel { packet_type, level });
         }
+        // MQTT 3.1 (section 2.1, "DUP") sets DUP when it re-sends a PUBREL, SUBSCRIBE or
+        // UNSUBSCRIBE; the packet model has no place for it, so it is accepted and dropped.
+        PacketType::Pubrel | PacketType::Subscribe | PacketType::Unsubscribe
+            if level == ProtocolLevel::V3_1 && flags == 0b1010 =>
+        {
+            0b1010
+        }
         PacketType::Pubrel | PacketType::Subscribe | PacketType::Unsubscribe => 0b0010,
         _ => 0,
     };

@@ -257,4 +257,10 @@ pub enum EncodeError {
     /// No Local on a shared subscription.
     #[error("no-local may not be set on shared subscription {0:?}")]
     NoLocalOnSharedSubscription(String),
+    /// A string holds U+0000, which no UTF-8 string field may carry (MQTT-1.5.4-2).
+    #[error("{field} contains the null character U+0000")]
+    NulInString {
+        /// Which string.
+        field: &'static str,
+    },
 }

@@ -11,6 +11,24 @@
 //! Payloads, topics and strings in decoded packets are slices of the received bytes.
 //!
 //! Encoding appends one whole packet to a caller-owned `Vec<u8>`, or nothing if it fails.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use moat_mqtt_core::codec::{encode, Decoder, Packet, ProtocolLevel};
+//!
+//! let decoder = Decoder::new(ProtocolLevel::V3_1_1); // max packet size: 1 MiB unless set
+//! let mut received = BytesMut::new();
+//! received.extend_from_slice(&[0xC0, 0x00]); // PINGREQ, as read from a socket
+//! let mut out = Vec::new();
+//! while let Some(packet) = decoder.decode(&mut received)? {
+//!     // Ok(None) means "need more bytes"; a partial packet stays in `received`.
+//!     if packet == Packet::Pingreq {
+//!         encode(&Packet::Pingresp, ProtocolLevel::V3_1_1, &mut out)?;
+//!     }
+//! }
+//! assert_eq!(out, [0xD0, 0x00]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod decode;
 mod encode;

@@ -252,6 +252,9 @@ impl Property {
             Self::TopicAlias(0) => Some("topic alias 0"),
             Self::MaximumPacketSize(0) => Some("maximum packet size 0"),
             Self::MaximumQoS(QoS::ExactlyOnce) => Some("maximum QoS 2 (only 0 or 1 may be sent)"),
+            Self::ResponseTopic(topic) if topic.is_empty() => {
+                Some("empty response topic (a topic name is never empty)")
+            }
             _ => None,
         }
     }

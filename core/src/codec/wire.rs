@@ -154,7 +154,11 @@ pub(super) trait Sink {
         Ok(())
     }
 
+    /// A UTF-8 Encoded String; U+0000 is refused, as the decoder refuses it (MQTT-1.5.4-2).
     fn put_string(&mut self, field: &'static str, s: &str) -> Result<(), EncodeError> {
+        if s.as_bytes().contains(&0) {
+            return Err(EncodeError::NulInString { field });
+        }
         self.put_binary(field, s.as_bytes())
     }
 }

@@ -1,0 +1,50 @@
+//! An application message as the broker routes it.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::codec::{Properties, Publish, QoS};
+use crate::topic::TopicName;
+
+/// A message being routed: published once, shared by every subscriber it goes to.
+///
+/// Held behind an [`Arc`], so a fan-out to many subscribers copies a pointer, not the payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Where it was published.
+    pub topic: TopicName,
+    /// The body.
+    pub payload: Bytes,
+    /// The QoS it was published with; each subscriber gets at most its granted QoS.
+    pub qos: QoS,
+    /// Whether it was published with RETAIN set.
+    pub retain: bool,
+    /// MQTT 5 properties to forward (empty before MQTT 5).
+    pub properties: Properties,
+}
+
+impl Message {
+    /// The message a PUBLISH carries.
+    #[must_use]
+    pub fn from_publish(publish: Publish) -> Self {
+        Self {
+            topic: publish.topic,
+            payload: publish.payload,
+            qos: publish.qos,
+            retain: publish.retain,
+            properties: publish.properties,
+        }
+    }
+}
+
+/// A message on its way to one subscriber, at the QoS that subscriber gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Delivery {
+    pub(crate) message: Arc<Message>,
+    /// min(published QoS, granted QoS).
+    pub(crate) qos: QoS,
+    /// The RETAIN flag to send: set only for retained messages sent because of a new
+    /// subscription (MQTT-3.3.1-8/9).
+    pub(crate) retain: bool,
+}

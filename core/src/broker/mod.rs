@@ -1,0 +1,20 @@
+//! The broker core: per-link state machines and the shared router.
+//!
+//! Two kinds of state are kept apart, so that decoding and encoding run on as many threads as
+//! there are connections while routing stays a pure function of its inputs:
+//! - [`ServerConnection`]: one per network connection; framing, the CONNECT phase and
+//!   keep-alive. It turns bytes into [`LinkEvent`]s and encodes the packets it is given.
+//! - [`Router`]: sessions by client id (they outlive links), the subscription trie, retained
+//!   messages, offline queues, wills and `$SYS` counters. Links meet it only to hand over
+//!   events and collect packets, so it can sit behind one lock while links run in parallel.
+
+mod connection;
+mod error;
+#[allow(dead_code)] // used by the router, which waits for the trie
+mod message;
+#[allow(dead_code)]
+mod queue;
+
+pub use connection::{LinkConfig, LinkEvent, ServerConnection};
+pub use error::{CloseReason, ProtocolError};
+pub use message::Message;
