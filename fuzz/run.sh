@@ -11,7 +11,7 @@ targets=("$@")
 toolchain=+nightly
 cargo +nightly --version >/dev/null 2>&1 || { toolchain=; export RUSTC_BOOTSTRAP=1; }
 for t in "${targets[@]}"; do
-  mkdir -p "corpus/$t"
+  mkdir -p "corpus/$t" "seeds/$t"
   echo "== fuzzing $t for ${seconds}s"
   cargo $toolchain fuzz run "$t" "corpus/$t" "seeds/$t" -- -max_total_time="$seconds"
 done

@@ -1,0 +1,529 @@
+//! The router: the broker's shared state, as a pure function of its inputs.
+
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytestring::ByteString;
+
+use super::message::Delivery;
+use super::queue::Offer;
+use super::session::{Inflight, OutState, Session};
+use super::stats::Stats;
+use super::{CloseReason, LinkEvent, Message};
+use crate::codec::{
+    Ack, Connack, Connect, Packet, PacketId, Properties, ProtocolLevel, Publish, QoS, ReasonCode, Suback, Subscribe,
+    Unsuback, Unsubscribe,
+};
+use crate::topic::{SubscriptionTree, TopicName};
+
+/// Identifies one network connection; chosen by the driver, unique while the link lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LinkId(pub u64);
+
+impl std::fmt::Display for LinkId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// The router's limits and settings.
+#[derive(Debug, Clone)]
+pub struct RouterConfig {
+    /// QoS 1/2 messages in flight to one client at once (`max-inflight`).
+    pub max_inflight: usize,
+    /// Messages queued for one client beyond its inflight window, online or offline
+    /// (`max-queued-messages`).
+    pub max_queued_messages: usize,
+    /// How often `$SYS/broker/...` is published; `None` turns it off (`sys_interval: 0`).
+    pub sys_interval: Option<Duration>,
+    /// The text published as `$SYS/broker/version`.
+    pub version: String,
+    /// Seed for the client identifiers assigned to clients that send an empty one.
+    pub client_id_seed: u64,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        Self {
+            max_inflight: 20,
+            max_queued_messages: 1000,
+            sys_interval: Some(Duration::from_secs(20)),
+            version: concat!("moat-mqtt ", env!("CARGO_PKG_VERSION")).to_owned(),
+            client_id_seed: 0,
+        }
+    }
+}
+
+/// Something the driver should know about, for logging and hooks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RouterEvent {
+    /// A client connected on a link.
+    Connected {
+        /// The link.
+        link: LinkId,
+        /// Its client identifier (assigned, if it sent none).
+        client_id: ByteString,
+        /// Whether a stored session was resumed.
+        session_present: bool,
+    },
+    /// A CONNECT was refused.
+    Refused {
+        /// The link.
+        link: LinkId,
+        /// Why.
+        reason: ReasonCode,
+    },
+    /// A client's link ended.
+    Disconnected {
+        /// The link.
+        link: LinkId,
+        /// Its client identifier.
+        client_id: ByteString,
+        /// Why.
+        reason: CloseReason,
+    },
+}
+
+/// The broker's shared state: sessions, subscriptions, retained messages, wills and `$SYS`.
+///
+/// Links ([`super::ServerConnection`]) hand it their [`LinkEvent`]s; it answers with packets for
+/// that link, queues messages for others, and says which links have deliveries waiting and
+/// which must be closed. It never touches a socket or a clock.
+///
+/// Calling contract, with `now` never decreasing:
+/// - [`handle_event`](Self::handle_event) for each event of a link; packets for that link are
+///   appended to `out` (CONNACK, acknowledgements, resends);
+/// - [`poll_deliveries`](Self::poll_deliveries) for a link whenever it can take more: after
+///   its own events, and when [`poll_wake`](Self::poll_wake) names it;
+/// - [`poll_close`](Self::poll_close): links the router detached (taken over, too slow); close
+///   them after sending what they have;
+/// - [`handle_timeout`](Self::handle_timeout) when [`poll_timeout`](Self::poll_timeout) passes.
+#[derive(Debug)]
+pub struct Router {
+    config: RouterConfig,
+    sessions: HashMap<ByteString, Session>,
+    links: HashMap<LinkId, ByteString>,
+    subscriptions: SubscriptionTree<ByteString, crate::codec::SubscriptionOptions>,
+    retained: HashMap<TopicName, Arc<Message>>,
+    wakes: VecDeque<LinkId>,
+    closes: VecDeque<(LinkId, CloseReason)>,
+    events: VecDeque<RouterEvent>,
+    /// Wills of links that ended, published once the current operation is done.
+    pending_wills: Vec<Message>,
+    assigned_ids: u64,
+    stats: Stats,
+    next_sys: Option<Instant>,
+}
+
+impl Router {
+    /// A router with no sessions, started at `now`.
+    #[must_use]
+    pub fn new(now: Instant, config: RouterConfig) -> Self {
+        Self {
+            next_sys: config.sys_interval.map(|_| now),
+            stats: Stats::new(now),
+            config,
+            sessions: HashMap::new(),
+            links: HashMap::new(),
+            subscriptions: SubscriptionTree::new(),
+            retained: HashMap::new(),
+            wakes: VecDeque::new(),
+            closes: VecDeque::new(),
+            events: VecDeque::new(),
+            pending_wills: Vec::new(),
+            assigned_ids: 0,
+        }
+    }
+
+    /// The counters published under `$SYS`.
+    #[must_use]
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Counts traffic that links saw: bytes and packets, each way.
+    pub fn count_traffic(&mut self, bytes_received: u64, bytes_sent: u64, packets_received: u64, packets_sent: u64) {
+        self.stats.bytes_received += bytes_received;
+        self.stats.bytes_sent += bytes_sent;
+        self.stats.messages_received += packets_received;
+        self.stats.messages_sent += packets_sent;
+    }
+
+    /// Handles one event of `link`; packets for that link are appended to `out`.
+    pub fn handle_event(&mut self, now: Instant, link: LinkId, event: LinkEvent, out: &mut Vec<Packet>) {
+        match event {
+            LinkEvent::Connect(connect) => self.connect(link, connect, out),
+            LinkEvent::Closed(reason) => {
+                if let Some(client_id) = self.links.remove(&link) {
+                    self.detach(&client_id, link, reason);
+                }
+            }
+            event => {
+                let Some(client_id) = self.links.get(&link).cloned() else { return };
+                match event {
+                    LinkEvent::Publish(publish) => self.publish_from(&client_id, publish, out),
+                    LinkEvent::Puback(id) => self.acknowledged(&client_id, id, OutState::AwaitingPuback),
+                    LinkEvent::Pubrec(id) => {
+                        if let Some(session) = self.sessions.get_mut(&client_id) {
+                            if let Some(i) = session.inflight_position(id) {
+                                session.inflight[i].state = OutState::AwaitingPubcomp;
+                            }
+                        }
+                        // PUBREL even for an unknown id, so that the client can finish its side.
+                        out.push(Packet::Pubrel(Ack::new(id)));
+                    }
+                    LinkEvent::Pubrel(id) => {
+                        if let Some(session) = self.sessions.get_mut(&client_id) {
+                            session.qos2_received.remove(&id);
+                        }
+                        out.push(Packet::Pubcomp(Ack::new(id)));
+                    }
+                    LinkEvent::Pubcomp(id) => self.acknowledged(&client_id, id, OutState::AwaitingPubcomp),
+                    LinkEvent::Subscribe(subscribe) => self.subscribe(&client_id, subscribe, out),
+                    LinkEvent::Unsubscribe(unsubscribe) => self.unsubscribe(&client_id, unsubscribe, out),
+                    LinkEvent::Connect(_) | LinkEvent::Closed(_) => {}
+                }
+            }
+        }
+        self.publish_pending_wills();
+        let _ = now;
+    }
+
+    /// Appends up to `max` PUBLISH packets waiting for `link`, as far as its inflight window
+    /// allows.
+    pub fn poll_deliveries(&mut self, link: LinkId, max: usize, out: &mut Vec<Packet>) {
+        let Some(client_id) = self.links.get(&link) else { return };
+        let Some(session) = self.sessions.get_mut(client_id) else { return };
+        session.wake_pending = false;
+        for _ in 0..max {
+            let Some(qos) = session.queue.front_qos() else { break };
+            let packet_id = if qos == QoS::AtMostOnce {
+                None
+            } else {
+                if session.inflight.len() >= self.config.max_inflight {
+                    break;
+                }
+                let Some(id) = session.next_packet_id() else { break };
+                Some(id)
+            };
+            let Some(delivery) = session.queue.pop() else { break };
+            out.push(Packet::Publish(publish_packet(&delivery, packet_id, false, session.level)));
+            if let Some(packet_id) = packet_id {
+                let state = if qos == QoS::AtLeastOnce { OutState::AwaitingPuback } else { OutState::AwaitingPubrec };
+                session.inflight.push_back(Inflight { packet_id, delivery, state });
+                self.stats.inflight += 1;
+            }
+            self.stats.publish_sent += 1;
+            self.stats.stored = self.stats.stored.saturating_sub(1);
+        }
+    }
+
+    /// The next link that has deliveries waiting and should call
+    /// [`poll_deliveries`](Self::poll_deliveries).
+    #[must_use]
+    pub fn poll_wake(&mut self) -> Option<LinkId> {
+        self.wakes.pop_front()
+    }
+
+    /// The next link the router detached and the driver must close, with the reason.
+    #[must_use]
+    pub fn poll_close(&mut self) -> Option<(LinkId, CloseReason)> {
+        self.closes.pop_front()
+    }
+
+    /// The next event for logging and hooks.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<RouterEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_sys
+    }
+
+    /// Publishes `$SYS/broker/...` when due. `unix_time` is the wall-clock time in seconds
+    /// since 1970, for `$SYS/broker/time`.
+    pub fn handle_timeout(&mut self, now: Instant, unix_time: u64) {
+        let (Some(due), Some(interval)) = (self.next_sys, self.config.sys_interval) else { return };
+        if now < due {
+            return;
+        }
+        self.next_sys = Some(now + interval);
+        self.stats.retained = self.retained.len() as u64;
+        self.stats.subscriptions = self.subscriptions.len() as u64;
+        self.stats.update_load(now);
+        for (topic, value) in self.stats.sys_topics(now, unix_time, &self.config.version) {
+            let Ok(topic) = TopicName::new(topic) else { continue };
+            let message = Message { topic, payload: value.into(), qos: QoS::AtMostOnce, retain: true, properties: Properties::new() };
+            self.route(Arc::new(message), None);
+        }
+    }
+
+    fn connect(&mut self, link: LinkId, connect: Connect, out: &mut Vec<Packet>) {
+        let Connect { level, clean_start: clean, client_id, will, .. } = connect;
+        let client_id = if client_id.is_empty() {
+            // MQTT-3.1.3-7/8: only a clean session may ask for an identifier (3.1 may not at all).
+            if !clean || level == ProtocolLevel::V3_1 {
+                self.refuse(link, ReasonCode::ClientIdentifierNotValid, out);
+                return;
+            }
+            self.assign_client_id()
+        } else {
+            client_id
+        };
+        // MQTT-3.1.4-2: a second connection with the same identifier takes the session over.
+        if let Some(old) = self.sessions.get(&client_id).and_then(|s| s.link) {
+            self.links.remove(&old);
+            self.closes.push_back((old, CloseReason::SessionTakenOver));
+            self.detach(&client_id, old, CloseReason::SessionTakenOver);
+        }
+        let session_present = match self.sessions.entry(client_id.clone()) {
+            Entry::Occupied(e) if !clean => {
+                e.into_mut().clean = false;
+                self.stats.session_resumed();
+                true
+            }
+            Entry::Occupied(e) => {
+                let old = e.remove();
+                self.stats.session_resumed();
+                self.drop_subscriptions(&old);
+                self.sessions.insert(client_id.clone(), Session::new(client_id.clone(), true, level));
+                false
+            }
+            Entry::Vacant(e) => {
+                e.insert(Session::new(client_id.clone(), clean, level));
+                false
+            }
+        };
+        let Some(session) = self.sessions.get_mut(&client_id) else { return };
+        session.link = Some(link);
+        session.level = level;
+        session.will = will;
+        session.wake_pending = false;
+        self.links.insert(link, client_id.clone());
+        out.push(Packet::Connack(Connack { session_present, reason: ReasonCode::Success, properties: Properties::new() }));
+        // MQTT-4.4.0-1: resend what was in flight, PUBLISH with DUP, or PUBREL.
+        for flight in &session.inflight {
+            out.push(match flight.state {
+                OutState::AwaitingPuback | OutState::AwaitingPubrec => {
+                    Packet::Publish(publish_packet(&flight.delivery, Some(flight.packet_id), true, level))
+                }
+                OutState::AwaitingPubcomp => Packet::Pubrel(Ack::new(flight.packet_id)),
+            });
+        }
+        self.stats.client_connected();
+        self.events.push_back(RouterEvent::Connected { link, client_id, session_present });
+    }
+
+    fn refuse(&mut self, link: LinkId, reason: ReasonCode, out: &mut Vec<Packet>) {
+        out.push(Packet::Connack(Connack { session_present: false, reason, properties: Properties::new() }));
+        self.events.push_back(RouterEvent::Refused { link, reason });
+    }
+
+    fn assign_client_id(&mut self) -> ByteString {
+        loop {
+            self.assigned_ids += 1;
+            let id: ByteString = format!("auto-{:08x}-{}", self.config.client_id_seed as u32, self.assigned_ids).into();
+            if !self.sessions.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    /// The link of `client_id` is gone: keep or drop the session, and queue its will.
+    fn detach(&mut self, client_id: &ByteString, link: LinkId, reason: CloseReason) {
+        let Some(session) = self.sessions.get_mut(client_id) else { return };
+        if session.link != Some(link) {
+            return;
+        }
+        session.link = None;
+        session.wake_pending = false;
+        let will = session.will.take();
+        if reason.publishes_will() {
+            if let Some(will) = will {
+                self.pending_wills.push(Message {
+                    topic: will.topic,
+                    payload: will.payload,
+                    qos: will.qos,
+                    retain: will.retain,
+                    properties: will.properties,
+                });
+            }
+        }
+        if session.clean {
+            if let Some(session) = self.sessions.remove(client_id) {
+                self.stats.inflight = self.stats.inflight.saturating_sub(session.inflight.len() as u64);
+                self.stats.stored = self.stats.stored.saturating_sub(session.queue.len() as u64);
+                self.drop_subscriptions(&session);
+            }
+        } else {
+            let dropped = session.queue.drop_qos0() as u64;
+            self.stats.publish_dropped += dropped;
+            self.stats.stored = self.stats.stored.saturating_sub(dropped);
+        }
+        self.stats.client_disconnected(!self.sessions.contains_key(client_id));
+        self.events.push_back(RouterEvent::Disconnected { link, client_id: client_id.clone(), reason });
+    }
+
+    fn drop_subscriptions(&mut self, session: &Session) {
+        for filter in session.subscriptions.keys() {
+            self.subscriptions.remove(filter, &session.client_id);
+        }
+    }
+
+    fn publish_pending_wills(&mut self) {
+        while let Some(will) = self.pending_wills.pop() {
+            self.route(Arc::new(will), None);
+        }
+    }
+
+    fn publish_from(&mut self, client_id: &ByteString, publish: Publish, out: &mut Vec<Packet>) {
+        self.stats.publish_received += 1;
+        let (qos, packet_id) = (publish.qos, publish.packet_id);
+        let fresh = match (qos, packet_id) {
+            // MQTT-4.3.3-2: a resent QoS 2 PUBLISH with an unreleased id is not delivered again.
+            (QoS::ExactlyOnce, Some(id)) => self.sessions.get_mut(client_id).is_some_and(|s| s.qos2_received.insert(id)),
+            _ => true,
+        };
+        if fresh {
+            if publish.topic.as_str().starts_with("$SYS") {
+                // Clients may not publish to $SYS: acknowledged, counted, not delivered.
+                self.stats.publish_dropped += 1;
+            } else {
+                self.route(Arc::new(Message::from_publish(publish)), Some(client_id));
+            }
+        }
+        match (qos, packet_id) {
+            (QoS::AtLeastOnce, Some(id)) => out.push(Packet::Puback(Ack::new(id))),
+            (QoS::ExactlyOnce, Some(id)) => out.push(Packet::Pubrec(Ack::new(id))),
+            _ => {}
+        }
+    }
+
+    /// A client acknowledged an outgoing message that was in `expected` state: it is done.
+    fn acknowledged(&mut self, client_id: &ByteString, id: PacketId, expected: OutState) {
+        let Some(session) = self.sessions.get_mut(client_id) else { return };
+        if let Some(i) = session.inflight_position(id) {
+            if session.inflight[i].state == expected {
+                session.inflight.remove(i);
+                self.stats.inflight = self.stats.inflight.saturating_sub(1);
+            }
+        }
+    }
+
+    fn subscribe(&mut self, client_id: &ByteString, subscribe: Subscribe, out: &mut Vec<Packet>) {
+        let Some(session) = self.sessions.get_mut(client_id) else { return };
+        let mut reasons = Vec::with_capacity(subscribe.filters.len());
+        let mut retained = Vec::new();
+        for (filter, options) in subscribe.filters {
+            session.subscriptions.insert(filter.clone(), options);
+            self.subscriptions.insert(&filter, client_id.clone(), options);
+            reasons.push(ReasonCode::granted(options.qos));
+            // MQTT-3.3.1-6: retained messages go to the new subscription, with RETAIN set.
+            if filter.share_group().is_none() {
+                for message in self.retained.values().filter(|m| filter.matches(&m.topic)) {
+                    retained.push(Delivery { qos: message.qos.min(options.qos), retain: true, message: Arc::clone(message) });
+                }
+            }
+        }
+        out.push(Packet::Suback(Suback { packet_id: subscribe.packet_id, reasons, properties: Properties::new() }));
+        for delivery in retained {
+            self.deliver(client_id, delivery);
+        }
+    }
+
+    fn unsubscribe(&mut self, client_id: &ByteString, unsubscribe: Unsubscribe, out: &mut Vec<Packet>) {
+        let Some(session) = self.sessions.get_mut(client_id) else { return };
+        let mut reasons = Vec::with_capacity(unsubscribe.filters.len());
+        for filter in &unsubscribe.filters {
+            let existed = session.subscriptions.remove(filter).is_some();
+            self.subscriptions.remove(filter, client_id);
+            reasons.push(if existed { ReasonCode::Success } else { ReasonCode::NoSubscriptionExisted });
+        }
+        out.push(Packet::Unsuback(Unsuback { packet_id: unsubscribe.packet_id, reasons, properties: Properties::new() }));
+    }
+
+    /// Stores or clears a retained message and queues `message` for every matching session,
+    /// one copy per session at the highest QoS it was granted (capped by the message's QoS).
+    fn route(&mut self, message: Arc<Message>, _publisher: Option<&ByteString>) {
+        if message.retain {
+            // MQTT-3.3.1-10/11: an empty retained message clears the topic's retained message.
+            if message.payload.is_empty() {
+                self.retained.remove(&message.topic);
+            } else {
+                self.retained.insert(message.topic.clone(), Arc::clone(&message));
+            }
+        }
+        let mut targets: Vec<(ByteString, QoS)> = Vec::new();
+        self.subscriptions.for_each_match(&message.topic, |client_id, _filter, options| {
+            match targets.iter_mut().find(|(c, _)| c == client_id) {
+                Some((_, qos)) => *qos = (*qos).max(options.qos),
+                None => targets.push((client_id.clone(), options.qos)),
+            }
+        });
+        for (client_id, granted) in targets {
+            // MQTT-3.3.1-9: forwarded to existing subscriptions with RETAIN cleared.
+            let delivery = Delivery { qos: message.qos.min(granted), retain: false, message: Arc::clone(&message) };
+            self.deliver(&client_id, delivery);
+        }
+    }
+
+    /// Queues a delivery for one session, applying the queue's overflow policy.
+    fn deliver(&mut self, client_id: &ByteString, delivery: Delivery) {
+        let Some(session) = self.sessions.get_mut(client_id) else { return };
+        let qos = delivery.qos;
+        if session.link.is_none() && qos == QoS::AtMostOnce {
+            // Offline sessions keep QoS 1 and 2 messages only (MQTT-3.1.2-5).
+            self.stats.publish_dropped += 1;
+            return;
+        }
+        match session.queue.offer(delivery, self.config.max_queued_messages) {
+            Offer::Queued => self.stats.stored += 1,
+            Offer::DroppedQos0 => {
+                self.stats.publish_dropped += 1;
+                if qos != QoS::AtMostOnce {
+                    // A QoS 1/2 message took an evicted QoS 0 message's place.
+                    self.stats.queue_evictions += 1;
+                }
+            }
+            Offer::Full => {
+                self.stats.publish_dropped += 1;
+                if let Some(link) = session.link {
+                    // Its reader stalled with a full queue of QoS 1/2 messages: a slow consumer.
+                    self.stats.slow_consumers += 1;
+                    self.links.remove(&link);
+                    self.closes.push_back((link, CloseReason::SlowConsumer));
+                    self.detach(client_id, link, CloseReason::SlowConsumer);
+                } else {
+                    self.stats.offline_overflow += 1;
+                }
+                return;
+            }
+        }
+        if let Some(link) = session.link {
+            if !session.wake_pending {
+                session.wake_pending = true;
+                self.wakes.push_back(link);
+            }
+        }
+    }
+}
+
+/// The PUBLISH that carries `delivery` to a client at `level`.
+fn publish_packet(delivery: &Delivery, packet_id: Option<PacketId>, dup: bool, level: ProtocolLevel) -> Publish {
+    let message = &delivery.message;
+    Publish {
+        dup,
+        qos: delivery.qos,
+        retain: delivery.retain,
+        topic: message.topic.clone(),
+        packet_id,
+        properties: if level.is_v5() { message.properties.clone() } else { Properties::new() },
+        payload: message.payload.clone(),
+    }
+}

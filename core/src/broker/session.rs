@@ -1,0 +1,90 @@
+//! A client's session: what outlives one network connection.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use bytestring::ByteString;
+
+use super::LinkId;
+use super::message::Delivery;
+use super::queue::OutQueue;
+use crate::codec::{PacketId, ProtocolLevel, SubscriptionOptions, Will};
+use crate::topic::TopicFilter;
+
+/// Where an outgoing QoS 1/2 message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OutState {
+    /// QoS 1, PUBLISH sent, waiting for PUBACK.
+    AwaitingPuback,
+    /// QoS 2, PUBLISH sent, waiting for PUBREC.
+    AwaitingPubrec,
+    /// QoS 2, PUBREL sent, waiting for PUBCOMP.
+    AwaitingPubcomp,
+}
+
+/// An outgoing QoS 1/2 message in flight.
+#[derive(Debug, Clone)]
+pub(crate) struct Inflight {
+    pub(crate) packet_id: PacketId,
+    pub(crate) delivery: Delivery,
+    pub(crate) state: OutState,
+}
+
+/// The state of one client identifier.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub(crate) client_id: ByteString,
+    /// Clean session: everything is dropped when the link ends.
+    pub(crate) clean: bool,
+    /// The link serving it, if the client is connected.
+    pub(crate) link: Option<LinkId>,
+    pub(crate) level: ProtocolLevel,
+    /// The will of the current link.
+    pub(crate) will: Option<Will>,
+    /// Subscriptions by filter, kept to remove them from the trie when the session ends.
+    pub(crate) subscriptions: HashMap<TopicFilter, SubscriptionOptions>,
+    /// Messages waiting for the inflight window or for the client to come back.
+    pub(crate) queue: OutQueue,
+    /// Outgoing QoS 1/2 messages in flight, oldest first (resent in this order).
+    pub(crate) inflight: VecDeque<Inflight>,
+    /// Incoming QoS 2 packet ids received and not yet released: a PUBLISH with one of these
+    /// ids is a resend and is not delivered again.
+    pub(crate) qos2_received: HashSet<PacketId>,
+    /// The last packet id handed out.
+    pub(crate) last_packet_id: u16,
+    /// Whether the link was already told it has deliveries waiting.
+    pub(crate) wake_pending: bool,
+}
+
+impl Session {
+    pub(crate) fn new(client_id: ByteString, clean: bool, level: ProtocolLevel) -> Self {
+        Self {
+            client_id,
+            clean,
+            link: None,
+            level,
+            will: None,
+            subscriptions: HashMap::new(),
+            queue: OutQueue::default(),
+            inflight: VecDeque::new(),
+            qos2_received: HashSet::new(),
+            last_packet_id: 0,
+            wake_pending: false,
+        }
+    }
+
+    /// The next packet id not in flight, or `None` if all 65,535 are.
+    pub(crate) fn next_packet_id(&mut self) -> Option<PacketId> {
+        for _ in 0..u16::MAX {
+            self.last_packet_id = self.last_packet_id.wrapping_add(1);
+            let Some(id) = PacketId::new(self.last_packet_id) else { continue };
+            if !self.inflight.iter().any(|f| f.packet_id == id) {
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    pub(crate) fn inflight_position(&self, packet_id: PacketId) -> Option<usize> {
+        self.inflight.iter().position(|f| f.packet_id == packet_id)
+    }
+}
