@@ -175,7 +175,7 @@ fn read_properties(r: &mut Reader, place: PropertyPlace) -> Result<Properties, D
     if len == 0 {
         return Ok(Properties::new());
     }
-    let mut r = Reader::new(r.take(len, "properties")?, r.packet_type());
+    let outer = r.start_section(len, "properties")?;
     let mut props = Properties::new();
     let mut seen = 0u64;
     while !r.is_empty() {
@@ -189,12 +189,13 @@ fn read_properties(r: &mut Reader, place: PropertyPlace) -> Result<Properties, D
             return Err(DecodeError::DuplicateProperty(id));
         }
         seen |= bit;
-        let property = read_property_value(&mut r, id)?;
+        let property = read_property_value(r, id)?;
         if let Some(reason) = property.range_error() {
             return Err(DecodeError::InvalidPropertyValue { property: id, reason });
         }
         props.push(property);
     }
+    r.end_section(outer);
     Ok(props)
 }
 

@@ -80,14 +80,25 @@ fn body(packet: &Packet, level: ProtocolLevel, s: &mut impl Sink) -> Result<u8, 
 }
 
 /// Validates `props` for `place` and writes them with their length, at MQTT 5 only.
-fn write_properties(props: &Properties, place: PropertyPlace, s: &mut impl Sink) -> Result<(), EncodeError> {
+///
+/// The rules are checked in the measuring pass only; the writing pass measures the list once
+/// more for its length, then writes it.
+fn write_properties<S: Sink>(props: &Properties, place: PropertyPlace, s: &mut S) -> Result<(), EncodeError> {
+    if props.is_empty() {
+        s.put_u8(0);
+        return Ok(());
+    }
+    if S::MEASURING {
+        check_property_list(props, place)?;
+    }
     let mut counter = Counter::default();
-    write_property_list(props, place, &mut counter)?;
+    write_property_list(props, &mut counter)?;
     s.put_varint(u32::try_from(counter.0).map_err(|_| EncodeError::PacketTooLarge(counter.0))?);
-    write_property_list(props, place, s)
+    s.put_measured(counter.0, |s| write_property_list(props, s))
 }
 
-fn write_property_list(props: &Properties, place: PropertyPlace, s: &mut impl Sink) -> Result<(), EncodeError> {
+/// Checks that every property may appear at `place`, single ones once, with values in range.
+fn check_property_list(props: &Properties, place: PropertyPlace) -> Result<(), EncodeError> {
     let mut seen = 0u64;
     for property in props {
         let id = property.id();
@@ -102,7 +113,14 @@ fn write_property_list(props: &Properties, place: PropertyPlace, s: &mut impl Si
         if let Some(reason) = property.range_error() {
             return Err(EncodeError::InvalidPropertyValue { property: id, reason });
         }
-        s.put_u8(id as u8);
+    }
+    Ok(())
+}
+
+/// Writes the properties, unchecked but for string contents in the measuring pass.
+fn write_property_list(props: &Properties, s: &mut impl Sink) -> Result<(), EncodeError> {
+    for property in props {
+        s.put_u8(property.id() as u8);
         match property {
             Property::PayloadFormatIndicator(v) => s.put_u8(*v as u8),
             Property::MaximumQoS(v) => s.put_u8(*v as u8),
@@ -122,7 +140,7 @@ fn write_property_list(props: &Properties, place: PropertyPlace, s: &mut impl Si
             | Property::TopicAlias(v) => s.put_u16(*v),
             Property::SubscriptionIdentifier(v) => s.put_varint(*v),
             Property::ContentType(v) => s.put_string("content type", v)?,
-            Property::ResponseTopic(v) => s.put_string("response topic", v.as_str())?,
+            Property::ResponseTopic(v) => s.put_validated_string("response topic", v.as_str())?,
             Property::AssignedClientIdentifier(v) => s.put_string("assigned client identifier", v)?,
             Property::AuthenticationMethod(v) => s.put_string("authentication method", v)?,
             Property::ResponseInformation(v) => s.put_string("response information", v)?,
@@ -186,7 +204,7 @@ fn write_connect(p: &Connect, s: &mut impl Sink) -> Result<(), EncodeError> {
         if will.topic.is_empty() {
             return Err(EncodeError::EmptyTopic);
         }
-        s.put_string("will topic", will.topic.as_str())?;
+        s.put_validated_string("will topic", will.topic.as_str())?;
         s.put_binary("will payload", &will.payload)?;
     }
     if let Some(username) = &p.username {
@@ -227,7 +245,7 @@ fn write_publish(p: &Publish, level: ProtocolLevel, s: &mut impl Sink) -> Result
     if p.topic.is_empty() && !(level.is_v5() && p.properties.topic_alias().is_some()) {
         return Err(EncodeError::EmptyTopic);
     }
-    s.put_string("topic name", p.topic.as_str())?;
+    s.put_validated_string("topic name", p.topic.as_str())?;
     if let Some(id) = p.packet_id {
         s.put_u16(id.get());
     }
@@ -285,7 +303,7 @@ fn write_subscribe(p: &Subscribe, level: ProtocolLevel, s: &mut impl Sink) -> Re
         if options.no_local && level.is_v5() && filter.share_group().is_some() {
             return Err(EncodeError::NoLocalOnSharedSubscription(filter.as_str().to_owned()));
         }
-        s.put_string("topic filter", filter.as_str())?;
+        s.put_validated_string("topic filter", filter.as_str())?;
         s.put_u8(options_byte(options, level));
     }
     Ok(())
@@ -315,7 +333,7 @@ fn write_unsubscribe(p: &Unsubscribe, level: ProtocolLevel, s: &mut impl Sink) -
     s.put_u16(p.packet_id.get());
     write_packet_properties(&p.properties, PacketType::Unsubscribe, level, s)?;
     for filter in &p.filters {
-        s.put_string("topic filter", filter.as_str())?;
+        s.put_validated_string("topic filter", filter.as_str())?;
     }
     Ok(())
 }

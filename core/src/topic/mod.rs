@@ -7,10 +7,12 @@
 mod error;
 mod filter;
 mod name;
+mod trie;
 
 pub use error::TopicError;
 pub use filter::{SHARE_PREFIX, TopicFilter};
 pub use name::TopicName;
+pub use trie::{ClientMatches, Matches, SharedMatch, SubscriptionTree};
 
 /// The longest topic name or filter the protocol can carry: a UTF-8 string has a 16-bit length.
 pub const MAX_TOPIC_LEN: usize = u16::MAX as usize;
