@@ -38,6 +38,21 @@ impl Message {
     }
 }
 
+impl Message {
+    /// The same message with topic and payload in allocations of their own, for storing (retained
+    /// messages, wills): decoded ones are slices of a receive buffer and would pin all of it.
+    #[must_use]
+    pub fn detached(&self) -> Self {
+        Self {
+            topic: self.topic.detached(),
+            payload: Bytes::copy_from_slice(&self.payload),
+            qos: self.qos,
+            retain: self.retain,
+            properties: self.properties.clone(),
+        }
+    }
+}
+
 /// A message on its way to one subscriber, at the QoS that subscriber gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Delivery {

@@ -4,22 +4,24 @@
 //! there are connections while routing stays a pure function of its inputs:
 //! - [`ServerConnection`]: one per network connection; framing, the CONNECT phase and
 //!   keep-alive. It turns bytes into [`LinkEvent`]s and encodes the packets it is given.
-//! - `Router` (in progress): sessions by client id (they outlive links), the subscription trie, retained
+//! - [`Router`]: sessions by client id (they outlive links), the subscription trie, retained
 //!   messages, offline queues, wills and `$SYS` counters. Links meet it only to hand over
 //!   events and collect packets, so it can sit behind one lock while links run in parallel.
-
-// Written but not yet compiled: `router.rs`, `session.rs`, `stats.rs` and `sim_tests.rs` (the
-// router, sessions, $SYS counters and deterministic simulator tests) wait for
-// `topic::SubscriptionTree`; wiring them in is `mod router; mod session; mod stats;` plus
-// `pub use router::{LinkId, Router, RouterConfig, RouterEvent}; pub use stats::{Load, Stats};`
-// and `#[cfg(test)] mod sim_tests;`.
+mod config;
 mod connection;
 mod error;
-#[allow(dead_code)] // used by the router, which waits for the trie
 mod message;
-#[allow(dead_code)]
 mod queue;
+mod router;
+mod session;
+mod stats;
 
+pub use config::{BrokerConfig, ListenerConfig};
 pub use connection::{LinkConfig, LinkEvent, ServerConnection};
 pub use error::{CloseReason, ProtocolError};
 pub use message::Message;
+pub use router::{LinkId, Router, RouterConfig, RouterEvent};
+pub use stats::{Load, Stats};
+
+#[cfg(test)]
+mod sim_tests;

@@ -5,6 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use bytestring::ByteString;
 
 use super::message::Delivery;
@@ -14,9 +15,9 @@ use super::stats::Stats;
 use super::{CloseReason, LinkEvent, Message};
 use crate::codec::{
     Ack, Connack, Connect, Packet, PacketId, Properties, ProtocolLevel, Publish, QoS, ReasonCode, Suback, Subscribe,
-    Unsuback, Unsubscribe,
+    SubscriptionOptions, Unsuback, Unsubscribe, Will,
 };
-use crate::topic::{SubscriptionTree, TopicName};
+use crate::topic::{Matches, SubscriptionTree, TopicName};
 
 /// Identifies one network connection; chosen by the driver, unique while the link lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -106,7 +107,7 @@ pub struct Router {
     config: RouterConfig,
     sessions: HashMap<ByteString, Session>,
     links: HashMap<LinkId, ByteString>,
-    subscriptions: SubscriptionTree<ByteString, crate::codec::SubscriptionOptions>,
+    subscriptions: SubscriptionTree<ByteString, SubscriptionOptions>,
     retained: HashMap<TopicName, Arc<Message>>,
     wakes: VecDeque<LinkId>,
     closes: VecDeque<(LinkId, CloseReason)>,
@@ -114,6 +115,10 @@ pub struct Router {
     /// Wills of links that ended, published once the current operation is done.
     pending_wills: Vec<Message>,
     assigned_ids: u64,
+    /// Reused buffer for the subscriptions a message matches.
+    matches: Matches<ByteString, SubscriptionOptions>,
+    /// Turns taken in shared-subscription groups (round robin).
+    share_turn: usize,
     stats: Stats,
     next_sys: Option<Instant>,
 }
@@ -135,6 +140,8 @@ impl Router {
             events: VecDeque::new(),
             pending_wills: Vec::new(),
             assigned_ids: 0,
+            matches: Matches::new(),
+            share_turn: 0,
         }
     }
 
@@ -142,6 +149,51 @@ impl Router {
     #[must_use]
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Checks the router's internal consistency and its bounds; for tests and fuzzing.
+    ///
+    /// # Errors
+    /// A description of the first broken invariant: a queue or inflight window over its
+    /// configured bound, a link mapped to a session that does not point back at it, or a
+    /// counter that disagrees with what is stored.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let (mut inflight, mut stored) = (0u64, 0u64);
+        for (client_id, session) in &self.sessions {
+            if session.queue.len() > self.config.max_queued_messages {
+                return Err(format!(
+                    "{client_id}: {} queued > {}",
+                    session.queue.len(),
+                    self.config.max_queued_messages
+                ));
+            }
+            if session.inflight.len() > self.config.max_inflight {
+                return Err(format!(
+                    "{client_id}: {} in flight > {}",
+                    session.inflight.len(),
+                    self.config.max_inflight
+                ));
+            }
+            if let Some(link) = session.link
+                && self.links.get(&link) != Some(client_id)
+            {
+                return Err(format!("{client_id}: its link {link} does not map back to it"));
+            }
+            inflight += session.inflight.len() as u64;
+            stored += session.queue.len() as u64;
+        }
+        for (link, client_id) in &self.links {
+            if self.sessions.get(client_id).and_then(|s| s.link) != Some(*link) {
+                return Err(format!("link {link} maps to {client_id}, whose session is elsewhere"));
+            }
+        }
+        if inflight != self.stats.inflight || stored != self.stats.stored {
+            return Err(format!(
+                "counters say {} in flight and {} stored; sessions hold {inflight} and {stored}",
+                self.stats.inflight, self.stats.stored
+            ));
+        }
+        Ok(())
     }
 
     /// Counts traffic that links saw: bytes and packets, each way.
@@ -165,12 +217,12 @@ impl Router {
                 let Some(client_id) = self.links.get(&link).cloned() else { return };
                 match event {
                     LinkEvent::Publish(publish) => self.publish_from(&client_id, publish, out),
-                    LinkEvent::Puback(id) => self.acknowledged(&client_id, id, OutState::AwaitingPuback),
+                    LinkEvent::Puback(id) => self.acknowledged(&client_id, id, OutState::Puback),
                     LinkEvent::Pubrec(id) => {
-                        if let Some(session) = self.sessions.get_mut(&client_id) {
-                            if let Some(i) = session.inflight_position(id) {
-                                session.inflight[i].state = OutState::AwaitingPubcomp;
-                            }
+                        if let Some(session) = self.sessions.get_mut(&client_id)
+                            && let Some(i) = session.inflight_position(id)
+                        {
+                            session.inflight[i].state = OutState::Pubcomp;
                         }
                         // PUBREL even for an unknown id, so that the client can finish its side.
                         out.push(Packet::Pubrel(Ack::new(id)));
@@ -181,7 +233,7 @@ impl Router {
                         }
                         out.push(Packet::Pubcomp(Ack::new(id)));
                     }
-                    LinkEvent::Pubcomp(id) => self.acknowledged(&client_id, id, OutState::AwaitingPubcomp),
+                    LinkEvent::Pubcomp(id) => self.acknowledged(&client_id, id, OutState::Pubcomp),
                     LinkEvent::Subscribe(subscribe) => self.subscribe(&client_id, subscribe, out),
                     LinkEvent::Unsubscribe(unsubscribe) => self.unsubscribe(&client_id, unsubscribe, out),
                     LinkEvent::Connect(_) | LinkEvent::Closed(_) => {}
@@ -212,7 +264,7 @@ impl Router {
             let Some(delivery) = session.queue.pop() else { break };
             out.push(Packet::Publish(publish_packet(&delivery, packet_id, false, session.level)));
             if let Some(packet_id) = packet_id {
-                let state = if qos == QoS::AtLeastOnce { OutState::AwaitingPuback } else { OutState::AwaitingPubrec };
+                let state = if qos == QoS::AtLeastOnce { OutState::Puback } else { OutState::Pubrec };
                 session.inflight.push_back(Inflight { packet_id, delivery, state });
                 self.stats.inflight += 1;
             }
@@ -259,8 +311,14 @@ impl Router {
         self.stats.update_load(now);
         for (topic, value) in self.stats.sys_topics(now, unix_time, &self.config.version) {
             let Ok(topic) = TopicName::new(topic) else { continue };
-            let message = Message { topic, payload: value.into(), qos: QoS::AtMostOnce, retain: true, properties: Properties::new() };
-            self.route(Arc::new(message), None);
+            let message = Message {
+                topic,
+                payload: value.into(),
+                qos: QoS::AtMostOnce,
+                retain: true,
+                properties: Properties::new(),
+            };
+            self.route(Arc::new(message));
         }
     }
 
@@ -274,7 +332,8 @@ impl Router {
             }
             self.assign_client_id()
         } else {
-            client_id
+            // Stored for the session's life: copied out of the receive buffer.
+            ByteString::from(client_id.to_string())
         };
         // MQTT-3.1.4-2: a second connection with the same identifier takes the session over.
         if let Some(old) = self.sessions.get(&client_id).and_then(|s| s.link) {
@@ -303,17 +362,25 @@ impl Router {
         let Some(session) = self.sessions.get_mut(&client_id) else { return };
         session.link = Some(link);
         session.level = level;
-        session.will = will;
+        session.will = will.map(|will| Will {
+            topic: will.topic.detached(),
+            payload: Bytes::copy_from_slice(&will.payload),
+            ..will
+        });
         session.wake_pending = false;
         self.links.insert(link, client_id.clone());
-        out.push(Packet::Connack(Connack { session_present, reason: ReasonCode::Success, properties: Properties::new() }));
+        out.push(Packet::Connack(Connack {
+            session_present,
+            reason: ReasonCode::Success,
+            properties: Properties::new(),
+        }));
         // MQTT-4.4.0-1: resend what was in flight, PUBLISH with DUP, or PUBREL.
         for flight in &session.inflight {
             out.push(match flight.state {
-                OutState::AwaitingPuback | OutState::AwaitingPubrec => {
+                OutState::Puback | OutState::Pubrec => {
                     Packet::Publish(publish_packet(&flight.delivery, Some(flight.packet_id), true, level))
                 }
-                OutState::AwaitingPubcomp => Packet::Pubrel(Ack::new(flight.packet_id)),
+                OutState::Pubcomp => Packet::Pubrel(Ack::new(flight.packet_id)),
             });
         }
         self.stats.client_connected();
@@ -344,16 +411,16 @@ impl Router {
         session.link = None;
         session.wake_pending = false;
         let will = session.will.take();
-        if reason.publishes_will() {
-            if let Some(will) = will {
-                self.pending_wills.push(Message {
-                    topic: will.topic,
-                    payload: will.payload,
-                    qos: will.qos,
-                    retain: will.retain,
-                    properties: will.properties,
-                });
-            }
+        if reason.publishes_will()
+            && let Some(will) = will
+        {
+            self.pending_wills.push(Message {
+                topic: will.topic,
+                payload: will.payload,
+                qos: will.qos,
+                retain: will.retain,
+                properties: will.properties,
+            });
         }
         if session.clean {
             if let Some(session) = self.sessions.remove(client_id) {
@@ -378,7 +445,7 @@ impl Router {
 
     fn publish_pending_wills(&mut self) {
         while let Some(will) = self.pending_wills.pop() {
-            self.route(Arc::new(will), None);
+            self.route(Arc::new(will));
         }
     }
 
@@ -387,7 +454,9 @@ impl Router {
         let (qos, packet_id) = (publish.qos, publish.packet_id);
         let fresh = match (qos, packet_id) {
             // MQTT-4.3.3-2: a resent QoS 2 PUBLISH with an unreleased id is not delivered again.
-            (QoS::ExactlyOnce, Some(id)) => self.sessions.get_mut(client_id).is_some_and(|s| s.qos2_received.insert(id)),
+            (QoS::ExactlyOnce, Some(id)) => {
+                self.sessions.get_mut(client_id).is_some_and(|s| s.qos2_received.insert(id))
+            }
             _ => true,
         };
         if fresh {
@@ -395,7 +464,7 @@ impl Router {
                 // Clients may not publish to $SYS: acknowledged, counted, not delivered.
                 self.stats.publish_dropped += 1;
             } else {
-                self.route(Arc::new(Message::from_publish(publish)), Some(client_id));
+                self.route(Arc::new(Message::from_publish(publish)));
             }
         }
         match (qos, packet_id) {
@@ -408,11 +477,11 @@ impl Router {
     /// A client acknowledged an outgoing message that was in `expected` state: it is done.
     fn acknowledged(&mut self, client_id: &ByteString, id: PacketId, expected: OutState) {
         let Some(session) = self.sessions.get_mut(client_id) else { return };
-        if let Some(i) = session.inflight_position(id) {
-            if session.inflight[i].state == expected {
-                session.inflight.remove(i);
-                self.stats.inflight = self.stats.inflight.saturating_sub(1);
-            }
+        if let Some(i) = session.inflight_position(id)
+            && session.inflight[i].state == expected
+        {
+            session.inflight.remove(i);
+            self.stats.inflight = self.stats.inflight.saturating_sub(1);
         }
     }
 
@@ -421,13 +490,18 @@ impl Router {
         let mut reasons = Vec::with_capacity(subscribe.filters.len());
         let mut retained = Vec::new();
         for (filter, options) in subscribe.filters {
+            let filter = filter.detached();
             session.subscriptions.insert(filter.clone(), options);
             self.subscriptions.insert(&filter, client_id.clone(), options);
             reasons.push(ReasonCode::granted(options.qos));
             // MQTT-3.3.1-6: retained messages go to the new subscription, with RETAIN set.
             if filter.share_group().is_none() {
                 for message in self.retained.values().filter(|m| filter.matches(&m.topic)) {
-                    retained.push(Delivery { qos: message.qos.min(options.qos), retain: true, message: Arc::clone(message) });
+                    retained.push(Delivery {
+                        qos: message.qos.min(options.qos),
+                        retain: true,
+                        message: Arc::clone(message),
+                    });
                 }
             }
         }
@@ -445,32 +519,50 @@ impl Router {
             self.subscriptions.remove(filter, client_id);
             reasons.push(if existed { ReasonCode::Success } else { ReasonCode::NoSubscriptionExisted });
         }
-        out.push(Packet::Unsuback(Unsuback { packet_id: unsubscribe.packet_id, reasons, properties: Properties::new() }));
+        out.push(Packet::Unsuback(Unsuback {
+            packet_id: unsubscribe.packet_id,
+            reasons,
+            properties: Properties::new(),
+        }));
     }
 
-    /// Stores or clears a retained message and queues `message` for every matching session,
-    /// one copy per session at the highest QoS it was granted (capped by the message's QoS).
-    fn route(&mut self, message: Arc<Message>, _publisher: Option<&ByteString>) {
+    /// Stores or clears a retained message and queues `message` for every matching session:
+    /// one copy per session at the highest QoS it was granted (capped by the message's QoS),
+    /// and one copy per shared-subscription group, to one member in turn.
+    fn route(&mut self, message: Arc<Message>) {
         if message.retain {
             // MQTT-3.3.1-10/11: an empty retained message clears the topic's retained message.
             if message.payload.is_empty() {
                 self.retained.remove(&message.topic);
             } else {
-                self.retained.insert(message.topic.clone(), Arc::clone(&message));
+                let stored = Arc::new(message.detached());
+                self.retained.insert(stored.topic.clone(), stored);
             }
         }
-        let mut targets: Vec<(ByteString, QoS)> = Vec::new();
-        self.subscriptions.for_each_match(&message.topic, |client_id, _filter, options| {
-            match targets.iter_mut().find(|(c, _)| c == client_id) {
-                Some((_, qos)) => *qos = (*qos).max(options.qos),
-                None => targets.push((client_id.clone(), options.qos)),
-            }
-        });
-        for (client_id, granted) in targets {
+        let mut matches = std::mem::take(&mut self.matches);
+        matches.collect(&self.subscriptions, &message.topic);
+        for client in matches.clients() {
+            let granted = client.subscriptions().iter().map(|(_, options)| options.qos).max().unwrap_or_default();
             // MQTT-3.3.1-9: forwarded to existing subscriptions with RETAIN cleared.
             let delivery = Delivery { qos: message.qos.min(granted), retain: false, message: Arc::clone(&message) };
-            self.deliver(&client_id, delivery);
+            self.deliver(client.key(), delivery);
         }
+        for group in matches.shared() {
+            let members = group.members();
+            if members.is_empty() {
+                continue;
+            }
+            // Round robin, skipping members that are offline while any member is online.
+            self.share_turn = self.share_turn.wrapping_add(1);
+            let start = self.share_turn % members.len();
+            let online = (0..members.len())
+                .map(|i| &members[(start + i) % members.len()])
+                .find(|(client_id, _)| self.sessions.get(client_id).is_some_and(|s| s.link.is_some()));
+            let (client_id, options) = online.unwrap_or(&members[start]);
+            let delivery = Delivery { qos: message.qos.min(options.qos), retain: false, message: Arc::clone(&message) };
+            self.deliver(client_id, delivery);
+        }
+        self.matches = matches;
     }
 
     /// Queues a delivery for one session, applying the queue's overflow policy.
@@ -505,11 +597,11 @@ impl Router {
                 return;
             }
         }
-        if let Some(link) = session.link {
-            if !session.wake_pending {
-                session.wake_pending = true;
-                self.wakes.push_back(link);
-            }
+        if let Some(link) = session.link
+            && !session.wake_pending
+        {
+            session.wake_pending = true;
+            self.wakes.push_back(link);
         }
     }
 }

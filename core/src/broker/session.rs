@@ -10,15 +10,15 @@ use super::queue::OutQueue;
 use crate::codec::{PacketId, ProtocolLevel, SubscriptionOptions, Will};
 use crate::topic::TopicFilter;
 
-/// Where an outgoing QoS 1/2 message stands.
+/// Where an outgoing QoS 1/2 message stands: the acknowledgement it waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum OutState {
     /// QoS 1, PUBLISH sent, waiting for PUBACK.
-    AwaitingPuback,
+    Puback,
     /// QoS 2, PUBLISH sent, waiting for PUBREC.
-    AwaitingPubrec,
+    Pubrec,
     /// QoS 2, PUBREL sent, waiting for PUBCOMP.
-    AwaitingPubcomp,
+    Pubcomp,
 }
 
 /// An outgoing QoS 1/2 message in flight.

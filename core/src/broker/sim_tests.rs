@@ -26,6 +26,8 @@ struct Client {
     conn: ServerConnection,
     decoder: Decoder,
     inbox: BytesMut,
+    /// Packets decoded but not yet handed to the test (what followed a CONNACK).
+    unread: Vec<Packet>,
     closed: Option<CloseReason>,
 }
 
@@ -73,13 +75,9 @@ fn subscribe(id: u16, filters: &[(&str, QoS)]) -> Packet {
 /// (topic, payload, qos, retain, dup) of a PUBLISH.
 fn summary(p: &Packet) -> Option<(String, String, QoS, bool, bool)> {
     match p {
-        Packet::Publish(p) => Some((
-            p.topic.to_string(),
-            String::from_utf8_lossy(&p.payload).into_owned(),
-            p.qos,
-            p.retain,
-            p.dup,
-        )),
+        Packet::Publish(p) => {
+            Some((p.topic.to_string(), String::from_utf8_lossy(&p.payload).into_owned(), p.qos, p.retain, p.dup))
+        }
         _ => None,
     }
 }
@@ -98,7 +96,13 @@ impl Sim {
         let id = self.next_link;
         self.next_link += 1;
         let conn = ServerConnection::new(self.now, LinkConfig::default());
-        let client = Client { conn, decoder: Decoder::new(ProtocolLevel::V3_1_1), inbox: BytesMut::new(), closed: None };
+        let client = Client {
+            conn,
+            decoder: Decoder::new(ProtocolLevel::V3_1_1),
+            inbox: BytesMut::new(),
+            unread: Vec::new(),
+            closed: None,
+        };
         self.links.insert(id, client);
         id
     }
@@ -109,7 +113,9 @@ impl Sim {
         self.send(link, &Packet::Connect(c));
         let mut got = self.received(link);
         assert!(!got.is_empty(), "no CONNACK");
-        (link, got.remove(0))
+        let connack = got.remove(0);
+        self.links.get_mut(&link).unwrap().unread = got;
+        (link, connack)
     }
 
     fn send(&mut self, link: u64, packet: &Packet) {
@@ -176,6 +182,9 @@ impl Sim {
                 moved = true;
             }
             while self.router.poll_event().is_some() {}
+            if let Err(broken) = self.router.check_invariants() {
+                panic!("router invariant broken: {broken}");
+            }
             if !moved {
                 break;
             }
@@ -185,11 +194,23 @@ impl Sim {
     /// Everything the broker sent to `link` since the last call, decoded.
     fn received(&mut self, link: u64) -> Vec<Packet> {
         let client = self.links.get_mut(&link).unwrap();
-        let mut packets = Vec::new();
+        let mut packets = std::mem::take(&mut client.unread);
         while let Some(p) = client.decoder.decode(&mut client.inbox).unwrap() {
             packets.push(p);
         }
         packets
+    }
+
+    /// Reads what `link` received and acknowledges every QoS 1 PUBLISH; returns how many
+    /// PUBLISH packets there were.
+    fn acknowledge_all(&mut self, link: u64) -> usize {
+        let got = self.received(link);
+        for packet in &got {
+            if let Packet::Publish(Publish { qos: QoS::AtLeastOnce, packet_id: Some(id), .. }) = packet {
+                self.send(link, &Packet::Puback(Ack::new(*id)));
+            }
+        }
+        got.iter().filter(|p| matches!(p, Packet::Publish(_))).count()
     }
 
     fn publishes(&mut self, link: u64) -> Vec<(String, String, QoS, bool, bool)> {
@@ -215,10 +236,7 @@ fn qos0_1_2_round_trip_with_delivered_qos_the_minimum() {
     sim.send(publ, &publish("a/x", "zero", QoS::AtMostOnce, None, false));
     sim.send(publ, &publish("a/x", "one", QoS::AtLeastOnce, Some(7), false));
     sim.send(publ, &publish("a/x", "two", QoS::ExactlyOnce, Some(8), false));
-    assert_eq!(
-        sim.received(publ),
-        [Packet::Puback(Ack::new(pid(7))), Packet::Pubrec(Ack::new(pid(8)))]
-    );
+    assert_eq!(sim.received(publ), [Packet::Puback(Ack::new(pid(7))), Packet::Pubrec(Ack::new(pid(8)))]);
     sim.send(publ, &Packet::Pubrel(Ack::new(pid(8))));
     assert_eq!(sim.received(publ), [Packet::Pubcomp(Ack::new(pid(8)))]);
     let got = sim.publishes(sub);
@@ -280,7 +298,8 @@ fn retained_messages_are_stored_replaced_cleared_and_flagged() {
 #[test]
 fn will_on_abnormal_close_never_after_disconnect() {
     let mut sim = Sim::new();
-    let (watch, _) = sim.connect(connect("watch", true));
+    // The watcher has no keep-alive, so that it outlives the sleepy client's expiry.
+    let (watch, _) = sim.connect(Connect { keep_alive: 0, ..connect("watch", true) });
     sim.send(watch, &subscribe(1, &[("will/#", QoS::AtMostOnce)]));
     sim.received(watch);
     let with_will = |id: &str| {
@@ -389,7 +408,8 @@ fn dollar_topics_skip_leading_wildcards_and_sys_is_read_only() {
 
 #[test]
 fn slow_consumer_loses_qos0_first_then_is_disconnected() {
-    let mut sim = Sim::with(RouterConfig { max_queued_messages: 3, max_inflight: 1, sys_interval: None, ..Default::default() });
+    let mut sim =
+        Sim::with(RouterConfig { max_queued_messages: 3, max_inflight: 1, sys_interval: None, ..Default::default() });
     let (slow, _) = sim.connect(connect("slow", true));
     sim.send(slow, &subscribe(1, &[("s/#", QoS::AtLeastOnce)]));
     let (fast, _) = sim.connect(connect("fast", true));
@@ -398,21 +418,24 @@ fn slow_consumer_loses_qos0_first_then_is_disconnected() {
     sim.received(fast);
     sim.budget.insert(slow, 0); // stops reading
     let (publ, _) = sim.connect(connect("pub", true));
-    for i in 0..3 {
+    let mut fast_got = 0;
+    for _ in 0..3 {
         sim.send(publ, &publish("s/0", "zero", QoS::AtMostOnce, None, false));
-        let _ = i;
+        fast_got += sim.acknowledge_all(fast);
     }
     for i in 1..=3u16 {
         sim.send(publ, &publish("s/1", "one", QoS::AtLeastOnce, Some(i), false));
+        fast_got += sim.acknowledge_all(fast);
     }
     // The three QoS 0 messages made room for the QoS 1 ones; the queue now holds 3 QoS 1.
     assert!(sim.closed(slow).is_none());
     assert_eq!(sim.router.stats().publish_dropped, 3);
     sim.send(publ, &publish("s/1", "one", QoS::AtLeastOnce, Some(4), false));
+    fast_got += sim.acknowledge_all(fast);
     assert_eq!(sim.closed(slow), Some(&CloseReason::SlowConsumer));
     assert_eq!(sim.router.stats().slow_consumers, 1);
     // The fast subscriber got everything, and the publisher every acknowledgement.
-    assert_eq!(sim.publishes(fast).len(), 7);
+    assert_eq!(fast_got, 7);
     assert_eq!(sim.received(publ).len(), 4);
 }
 
@@ -454,14 +477,45 @@ fn unsubscribe_stops_delivery() {
 
 #[test]
 fn sys_topics_are_published_retained_on_schedule() {
-    let mut sim =
-        Sim::with(RouterConfig { sys_interval: Some(Duration::from_secs(10)), ..RouterConfig::default() });
+    let mut sim = Sim::with(RouterConfig { sys_interval: Some(Duration::from_secs(10)), ..RouterConfig::default() });
     sim.advance(Duration::ZERO);
     let (sub, _) = sim.connect(connect("sub", true));
-    sim.send(sub, &subscribe(1, &[("$SYS/broker/clients/connected", QoS::AtMostOnce), ("$SYS/broker/version", QoS::AtMostOnce)]));
+    sim.send(
+        sub,
+        &subscribe(1, &[("$SYS/broker/clients/connected", QoS::AtMostOnce), ("$SYS/broker/version", QoS::AtMostOnce)]),
+    );
     let got = sim.publishes(sub);
     assert!(got.iter().any(|g| g.0 == "$SYS/broker/version" && g.3), "{got:?}");
     sim.advance(Duration::from_secs(10));
     let got = sim.publishes(sub);
     assert!(got.iter().any(|g| g.0 == "$SYS/broker/clients/connected" && g.1 == "1"), "{got:?}");
+}
+
+#[test]
+fn shared_subscription_gives_each_message_to_one_member_in_turn() {
+    let mut sim = Sim::new();
+    let mut members = Vec::new();
+    for id in ["m1", "m2"] {
+        let (link, _) = sim.connect(connect(id, true));
+        sim.send(link, &subscribe(1, &[("$share/g/jobs/+", QoS::AtLeastOnce)]));
+        sim.received(link);
+        members.push(link);
+    }
+    let (plain, _) = sim.connect(connect("plain", true));
+    sim.send(plain, &subscribe(1, &[("jobs/#", QoS::AtMostOnce)]));
+    sim.received(plain);
+    let (publ, _) = sim.connect(connect("pub", true));
+    for i in 1..=4u16 {
+        sim.send(publ, &publish("jobs/a", "job", QoS::AtLeastOnce, Some(i), false));
+    }
+    let counts: Vec<usize> = members.iter().map(|&m| sim.publishes(m).len()).collect();
+    assert_eq!(counts, [2, 2], "each message to exactly one member, in turn");
+    // The ordinary subscription still gets every message, at its own QoS.
+    assert_eq!(sim.publishes(plain).len(), 4);
+    // An offline member is skipped while another is online.
+    sim.eof(members[0]);
+    for i in 5..=6u16 {
+        sim.send(publ, &publish("jobs/b", "job", QoS::AtLeastOnce, Some(i), false));
+    }
+    assert_eq!(sim.publishes(members[1]).len(), 2);
 }

@@ -65,6 +65,13 @@ impl TopicFilter {
         &self.text
     }
 
+    /// The same filter in an allocation of its own, for keeping long after the packet it came
+    /// in: a decoded filter is a slice of the receive buffer and would keep all of it alive.
+    #[must_use]
+    pub fn detached(&self) -> Self {
+        Self { text: ByteString::from(self.as_str().to_owned()), pattern_start: self.pattern_start }
+    }
+
     /// The shared text, as carried in packets.
     #[must_use]
     pub fn as_byte_string(&self) -> &ByteString {
@@ -120,15 +127,25 @@ impl TopicFilter {
     }
 }
 
+/// Checks wildcard placement in one pass over the bytes: `+` and `#` must fill a whole level,
+/// and `#` must be the last level. (Both are ASCII, so byte positions are char boundaries.)
 fn validate_pattern(pattern: &str) -> Result<(), TopicError> {
-    let mut levels = pattern.split('/').peekable();
-    while let Some(level) = levels.next() {
-        let last = levels.peek().is_none();
-        for wildcard in ['+', '#'] {
-            let placed_well = level == "+" && wildcard == '+' || level == "#" && wildcard == '#' && last;
-            if level.contains(wildcard) && !placed_well {
-                return Err(TopicError::MisplacedWildcard { wildcard, level: level.to_owned() });
+    let bytes = pattern.as_bytes();
+    let mut level_start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'/' => level_start = i + 1,
+            b'+' | b'#' => {
+                let level_end = bytes[i..].iter().position(|&c| c == b'/').map_or(bytes.len(), |n| i + n);
+                let alone = i == level_start && level_end == i + 1;
+                if !alone || (b == b'#' && level_end != bytes.len()) {
+                    return Err(TopicError::MisplacedWildcard {
+                        wildcard: char::from(b),
+                        level: pattern[level_start..level_end].to_owned(),
+                    });
+                }
             }
+            _ => {}
         }
     }
     Ok(())

@@ -41,6 +41,13 @@ impl TopicName {
         &self.0
     }
 
+    /// The same topic in an allocation of its own, for keeping long after the packet it came
+    /// in: a decoded topic is a slice of the receive buffer and would keep all of it alive.
+    #[must_use]
+    pub fn detached(&self) -> Self {
+        Self(ByteString::from(self.as_str().to_owned()))
+    }
+
     /// True only for [`TopicName::alias_only`].
     #[must_use]
     pub fn is_empty(&self) -> bool {
