@@ -8,8 +8,11 @@
 //! - [`codec`]: the packet model and its wire format, for every protocol level.
 //! - [`broker`]: the broker core: per-link state machines and the router.
 //! - [`topic`]: validated topic names and filters, and the subscription trie.
+//! - `driver` (feature `driver`): the async loop the runtime crates share.
 #![forbid(unsafe_code)]
 
 pub mod broker;
 pub mod codec;
+#[cfg(feature = "driver")]
+pub mod driver;
 pub mod topic;

@@ -1,8 +1,25 @@
 //! moat-mqtt on the smol runtime.
 //!
-//! This crate will hold the smol implementation of the core's runtime trait, the TCP, TLS and
-//! WebSocket transports, listeners, and the async broker and client. For now it re-exports the
-//! sans-IO core, which is all that exists yet.
+//! [`Broker`] serves the configured listeners with the shared driver of `moat-mqtt-core`;
+//! [`SmolRuntime`] is the core's [`Runtime`](moat_mqtt_core::driver::Runtime) on smol, with
+//! one executor thread per core (see [`SmolRuntime`]). The sans-IO core is re-exported as
+//! [`core`].
+//!
+//! ```no_run
+//! use moat_mqtt_smol::Broker;
+//! use moat_mqtt_smol::core::broker::BrokerConfig;
+//!
+//! smol::block_on(async {
+//!     let broker = Broker::bind(BrokerConfig::default()).await?; // 0.0.0.0:1883
+//!     broker.run().await // until Ctrl-C or SIGTERM
+//! })
+//! # .unwrap();
+//! ```
 #![forbid(unsafe_code)]
 
+mod broker;
+mod runtime;
+
+pub use broker::{Broker, BrokerHandle};
 pub use moat_mqtt_core as core;
+pub use runtime::SmolRuntime;

@@ -1,8 +1,23 @@
 //! moat-mqtt on the tokio runtime.
 //!
-//! This crate will hold the tokio implementation of the core's runtime trait, the TCP, TLS and
-//! WebSocket transports, listeners, and the async broker and client. For now it re-exports the
-//! sans-IO core, which is all that exists yet.
+//! [`Broker`] serves the configured listeners with the shared driver of `moat-mqtt-core`;
+//! [`TokioRuntime`] is the core's [`Runtime`](moat_mqtt_core::driver::Runtime) on tokio.
+//! The sans-IO core is re-exported as [`core`].
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! use moat_mqtt_tokio::Broker;
+//! use moat_mqtt_tokio::core::broker::BrokerConfig;
+//!
+//! let broker = Broker::bind(BrokerConfig::default()).await?; // 0.0.0.0:1883
+//! broker.run().await // until Ctrl-C or SIGTERM
+//! # }
+//! ```
 #![forbid(unsafe_code)]
 
+mod broker;
+mod runtime;
+
+pub use broker::{Broker, BrokerHandle};
 pub use moat_mqtt_core as core;
+pub use runtime::TokioRuntime;

@@ -11,6 +11,9 @@ use crate::codec::{
     Subscribe, Unsubscribe, encode,
 };
 
+/// Receive-buffer capacity an idle link may keep; a larger one is given back once drained.
+const IDLE_RECV_CAPACITY: usize = 4096;
+
 /// The limits one link works within.
 #[derive(Debug, Clone)]
 pub struct LinkConfig {
@@ -94,6 +97,8 @@ pub struct ServerConnection {
     last_packet: Instant,
     events: VecDeque<LinkEvent>,
     pending: Vec<u8>,
+    packets_received: u64,
+    packets_sent: u64,
 }
 
 impl ServerConnection {
@@ -111,6 +116,8 @@ impl ServerConnection {
             last_packet: now,
             events: VecDeque::new(),
             pending: Vec::new(),
+            packets_received: 0,
+            packets_sent: 0,
         }
     }
 
@@ -132,6 +139,18 @@ impl ServerConnection {
         self.phase == Phase::Closed
     }
 
+    /// Packets decoded from the client so far.
+    #[must_use]
+    pub fn packets_received(&self) -> u64 {
+        self.packets_received
+    }
+
+    /// Packets encoded for the client so far.
+    #[must_use]
+    pub fn packets_sent(&self) -> u64 {
+        self.packets_sent
+    }
+
     /// Bytes encoded and not yet taken by [`poll_transmit`](Self::poll_transmit).
     #[must_use]
     pub fn pending_len(&self) -> usize {
@@ -148,6 +167,7 @@ impl ServerConnection {
             match self.decoder.decode(&mut self.recv) {
                 Ok(Some(packet)) => {
                     self.last_packet = now;
+                    self.packets_received += 1;
                     self.on_packet(packet);
                 }
                 Ok(None) => break,
@@ -157,7 +177,8 @@ impl ServerConnection {
                 }
             }
         }
-        if self.phase == Phase::Closed {
+        if self.phase == Phase::Closed || (self.recv.is_empty() && self.recv.capacity() > IDLE_RECV_CAPACITY) {
+            // An idle link keeps no large buffer; packets still alive keep their own slices.
             self.recv = BytesMut::new();
         }
     }
@@ -215,6 +236,7 @@ impl ServerConnection {
             return Ok(());
         }
         encode(&Packet::Connack(connack.clone()), self.level, &mut self.pending)?;
+        self.packets_sent += 1;
         if connack.reason == ReasonCode::Success {
             self.phase = Phase::Connected;
         } else {
@@ -237,7 +259,9 @@ impl ServerConnection {
         if self.phase != Phase::Connected {
             return Ok(());
         }
-        encode(packet, self.level, &mut self.pending).map(|_| ())
+        encode(packet, self.level, &mut self.pending)?;
+        self.packets_sent += 1;
+        Ok(())
     }
 
     /// Closes the link for `reason`; the router or driver decided it. Output already encoded
@@ -321,6 +345,7 @@ impl ServerConnection {
     /// Encodes a packet that cannot fail to encode (fixed shape, no caller data).
     fn send_infallible(&mut self, packet: &Packet, level: ProtocolLevel) {
         let result = encode(packet, level, &mut self.pending);
+        self.packets_sent += 1;
         debug_assert!(result.is_ok(), "{packet:?} must encode: {result:?}");
     }
 

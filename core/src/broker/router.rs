@@ -245,11 +245,13 @@ impl Router {
     }
 
     /// Appends up to `max` PUBLISH packets waiting for `link`, as far as its inflight window
-    /// allows.
-    pub fn poll_deliveries(&mut self, link: LinkId, max: usize, out: &mut Vec<Packet>) {
-        let Some(client_id) = self.links.get(&link) else { return };
-        let Some(session) = self.sessions.get_mut(client_id) else { return };
+    /// allows, and returns how many. Fewer than `max` means the link has nothing more to take
+    /// until it is woken again (by [`poll_wake`](Self::poll_wake) or its own events).
+    pub fn poll_deliveries(&mut self, link: LinkId, max: usize, out: &mut Vec<Packet>) -> usize {
+        let Some(client_id) = self.links.get(&link) else { return 0 };
+        let Some(session) = self.sessions.get_mut(client_id) else { return 0 };
         session.wake_pending = false;
+        let mut sent = 0;
         for _ in 0..max {
             let Some(qos) = session.queue.front_qos() else { break };
             let packet_id = if qos == QoS::AtMostOnce {
@@ -270,7 +272,9 @@ impl Router {
             }
             self.stats.publish_sent += 1;
             self.stats.stored = self.stats.stored.saturating_sub(1);
+            sent += 1;
         }
+        sent
     }
 
     /// The next link that has deliveries waiting and should call

@@ -1,0 +1,234 @@
+//! The broker's shared half: the router behind its lock, and the registry of live links.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use futures::io::{AsyncRead, AsyncWrite};
+use futures::task::AtomicWaker;
+
+use super::Runtime;
+use super::link::LinkTask;
+use crate::broker::{BrokerConfig, CloseReason, LinkConfig, LinkId, Router, RouterEvent, Stats};
+
+/// The broker as the runtimes drive it: one [`Router`] shared by every link.
+///
+/// Cheap to clone; clones share the broker. A runtime crate accepts connections and runs
+/// [`serve`](Self::serve) for each one as a task, runs [`run_timers`](Self::run_timers) as one
+/// more task, and calls [`shutdown`](Self::shutdown) then waits for
+/// [`live_links`](Self::live_links) to reach zero when it stops.
+#[derive(Debug)]
+pub struct BrokerCore<R: Runtime> {
+    shared: Arc<Shared<R>>,
+}
+
+impl<R: Runtime> Clone for BrokerCore<R> {
+    fn clone(&self) -> Self {
+        Self { shared: Arc::clone(&self.shared) }
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct Shared<R> {
+    pub(super) runtime: R,
+    pub(super) link_config: LinkConfig,
+    state: Mutex<State>,
+    next_link: AtomicU64,
+    live_links: AtomicUsize,
+    shutting_down: AtomicBool,
+    /// Woken when the router's own deadline may have moved, or at shutdown.
+    timer_waker: AtomicWaker,
+}
+
+/// What the lock guards: the router and the way to reach each link's task.
+#[derive(Debug)]
+pub(super) struct State {
+    pub(super) router: Router,
+    links: HashMap<LinkId, Arc<LinkSignal>>,
+}
+
+/// How the router (through whichever task holds the lock) reaches a link's task.
+#[derive(Debug, Default)]
+pub(super) struct LinkSignal {
+    pub(super) waker: AtomicWaker,
+    /// The router has deliveries waiting for this link.
+    pub(super) deliveries: AtomicBool,
+    /// The router (or shutdown) wants this link closed, for this reason.
+    pub(super) close: Mutex<Option<CloseReason>>,
+}
+
+impl LinkSignal {
+    pub(super) fn take_close(&self) -> Option<CloseReason> {
+        self.close.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    fn request_close(&self, reason: CloseReason) {
+        *self.close.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
+        self.waker.wake();
+    }
+}
+
+impl State {
+    /// Hands what the router asked for to the links concerned, and logs its events.
+    pub(super) fn dispatch(&mut self) {
+        while let Some(link) = self.router.poll_wake() {
+            if let Some(signal) = self.links.get(&link) {
+                signal.deliveries.store(true, Ordering::Release);
+                signal.waker.wake();
+            }
+        }
+        while let Some((link, reason)) = self.router.poll_close() {
+            if let Some(signal) = self.links.get(&link) {
+                signal.request_close(reason);
+            }
+        }
+        while let Some(event) = self.router.poll_event() {
+            match event {
+                RouterEvent::Connected { link, client_id, session_present } => {
+                    log::info!("{link}: client {client_id:?} connected (session present: {session_present})");
+                }
+                RouterEvent::Refused { link, reason } => {
+                    log::info!("{link}: CONNECT refused: {reason:?}");
+                }
+                RouterEvent::Disconnected { link, client_id, reason } => {
+                    log::debug!("{link}: client {client_id:?} gone: {reason}");
+                }
+            }
+        }
+    }
+
+    pub(super) fn unregister(&mut self, link: LinkId) {
+        self.links.remove(&link);
+    }
+}
+
+impl<R: Runtime> BrokerCore<R> {
+    /// A broker with no links yet, with the limits of `config` (its listeners are the runtime
+    /// crate's business).
+    #[must_use]
+    pub fn new(runtime: R, config: &BrokerConfig) -> Self {
+        let router = Router::new(runtime.now(), config.router.clone());
+        let shared = Shared {
+            link_config: config.link.clone(),
+            runtime,
+            state: Mutex::new(State { router, links: HashMap::new() }),
+            next_link: AtomicU64::new(1),
+            live_links: AtomicUsize::new(0),
+            shutting_down: AtomicBool::new(false),
+            timer_waker: AtomicWaker::new(),
+        };
+        Self { shared: Arc::new(shared) }
+    }
+
+    /// The runtime the broker runs on.
+    #[must_use]
+    pub fn runtime(&self) -> &R {
+        &self.shared.runtime
+    }
+
+    /// Serves one accepted network connection until it ends; run it as a task of its own.
+    ///
+    /// `peer` names the other end in log lines (usually its socket address). Every line
+    /// about this connection carries the link id this returns with the future.
+    pub fn serve<S>(&self, stream: S, peer: String) -> (LinkId, impl Future<Output = ()> + Send + 'static)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let id = LinkId(self.shared.next_link.fetch_add(1, Ordering::Relaxed));
+        let signal = Arc::new(LinkSignal::default());
+        self.lock().links.insert(id, Arc::clone(&signal));
+        self.shared.live_links.fetch_add(1, Ordering::AcqRel);
+        log::info!("{id}: connection from {peer}");
+        if self.shared.shutting_down.load(Ordering::Acquire) {
+            signal.request_close(CloseReason::ServerShuttingDown);
+        }
+        (id, LinkTask::new(Arc::clone(&self.shared), id, peer, stream, signal))
+    }
+
+    /// Publishes `$SYS` on schedule until [`shutdown`](Self::shutdown); run it as a task.
+    pub async fn run_timers(&self) {
+        loop {
+            let due = self.lock().router.poll_timeout();
+            let Some(due) = due else { return };
+            if self.is_shutting_down() {
+                return;
+            }
+            let sleep = self.shared.runtime.sleep_until(due);
+            let shutdown = futures::future::poll_fn(|cx| {
+                self.shared.timer_waker.register(cx.waker());
+                if self.shared.shutting_down.load(Ordering::Acquire) {
+                    std::task::Poll::Ready(())
+                } else {
+                    std::task::Poll::Pending
+                }
+            });
+            futures::pin_mut!(shutdown);
+            if let futures::future::Either::Right(_) = futures::future::select(sleep, shutdown).await {
+                return;
+            }
+            let (now, unix_time) = (self.shared.runtime.now(), self.shared.runtime.unix_time());
+            let mut state = self.lock();
+            state.router.handle_timeout(now, unix_time);
+            state.dispatch();
+        }
+    }
+
+    /// Asks every link to close (their clients see the connection end) and stops the timers.
+    /// Links accepted afterwards are closed at once. Wait with
+    /// [`wait_closed`](Self::wait_closed).
+    pub fn shutdown(&self) {
+        self.shared.shutting_down.store(true, Ordering::Release);
+        self.shared.timer_waker.wake();
+        let state = self.lock();
+        for signal in state.links.values() {
+            signal.request_close(CloseReason::ServerShuttingDown);
+        }
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) was called.
+    #[must_use]
+    pub fn is_shutting_down(&self) -> bool {
+        self.shared.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// Waits until every link has ended, or `limit` has passed; returns the links still open.
+    pub async fn wait_closed(&self, limit: Duration) -> usize {
+        let give_up = self.shared.runtime.now() + limit;
+        loop {
+            let live = self.live_links();
+            let now = self.shared.runtime.now();
+            if live == 0 || now >= give_up {
+                return live;
+            }
+            self.shared.runtime.sleep_until((now + Duration::from_millis(10)).min(give_up)).await;
+        }
+    }
+
+    /// Network connections being served now.
+    #[must_use]
+    pub fn live_links(&self) -> usize {
+        self.shared.live_links.load(Ordering::Acquire)
+    }
+
+    /// A copy of the broker's counters (the figures behind `$SYS`).
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.lock().router.stats().clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.shared.lock()
+    }
+}
+
+impl<R> Shared<R> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(super) fn link_ended(&self) {
+        self.live_links.fetch_sub(1, Ordering::AcqRel);
+    }
+}

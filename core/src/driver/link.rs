@@ -1,0 +1,339 @@
+//! One network connection's task: read, write and timer polled together in one future.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures::io::{AsyncRead, AsyncWrite};
+
+use super::broker::{LinkSignal, Shared};
+use super::runtime::{BoxFuture, Runtime};
+use crate::broker::{CloseReason, LinkEvent, LinkId, ServerConnection};
+use crate::codec::Packet;
+
+/// Bytes a link may have encoded and not yet written before it stops taking deliveries and
+/// stops reading: the link's share of the flow control. Deliveries then wait in the router's
+/// bounded queue, where the overflow policy applies.
+const HIGH_WATER: usize = 64 * 1024;
+/// PUBLISH packets taken from the router per visit to the lock.
+const DELIVERY_BATCH: usize = 64;
+/// Size of the read buffer (on the poll's stack, so idle links hold none).
+const READ_CHUNK: usize = 8 * 1024;
+/// How long a closed link may take to flush what it still has to send.
+const CLOSE_LINGER: Duration = Duration::from_secs(5);
+/// Rounds of the poll loop before yielding to other tasks.
+const ROUNDS_PER_POLL: usize = 16;
+/// An idle write buffer larger than this is given back.
+const IDLE_WRITE_CAPACITY: usize = 64 * 1024;
+
+/// The future that serves one link; created by [`super::BrokerCore::serve`].
+pub(super) struct LinkTask<S, R: Runtime> {
+    shared: Arc<Shared<R>>,
+    id: LinkId,
+    peer: String,
+    stream: S,
+    conn: ServerConnection,
+    signal: Arc<LinkSignal>,
+    /// Bytes being written, and how far.
+    out: Vec<u8>,
+    written: usize,
+    needs_flush: bool,
+    /// Events and packets passed to and from the router (kept for their capacity).
+    events: Vec<LinkEvent>,
+    packets: Vec<Packet>,
+    /// The router said deliveries wait, and they have not all been taken.
+    wants_deliveries: bool,
+    read_done: bool,
+    write_failed: bool,
+    /// The router was told this link is over.
+    reported_closed: bool,
+    /// When a closed link stops trying to flush.
+    linger_until: Option<Instant>,
+    timer: Option<(Instant, BoxFuture)>,
+    /// Traffic not yet added to the router's counters.
+    unreported: Traffic,
+    finished: bool,
+}
+
+/// What the link has counted and not yet added to the router's counters.
+#[derive(Debug, Default, Clone, Copy)]
+struct Traffic {
+    bytes_received: u64,
+    bytes_sent: u64,
+    /// The connection's packet totals at the last report.
+    packets_received_reported: u64,
+    packets_sent_reported: u64,
+}
+
+impl<S, R: Runtime> LinkTask<S, R>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    pub(super) fn new(shared: Arc<Shared<R>>, id: LinkId, peer: String, stream: S, signal: Arc<LinkSignal>) -> Self {
+        let conn = ServerConnection::new(shared.runtime.now(), shared.link_config.clone());
+        Self {
+            shared,
+            id,
+            peer,
+            stream,
+            conn,
+            signal,
+            out: Vec::new(),
+            written: 0,
+            needs_flush: false,
+            events: Vec::new(),
+            packets: Vec::new(),
+            wants_deliveries: false,
+            read_done: false,
+            write_failed: false,
+            reported_closed: false,
+            linger_until: None,
+            timer: None,
+            unreported: Traffic::default(),
+            finished: false,
+        }
+    }
+
+    /// Encoded bytes not yet written.
+    fn backlog(&self) -> usize {
+        self.conn.pending_len() + (self.out.len() - self.written)
+    }
+
+    /// One round of work; returns whether anything moved.
+    fn round(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        let mut moved = false;
+        if let Some(reason) = self.signal.take_close() {
+            self.conn.close(reason);
+            moved = true;
+        }
+        if self.signal.deliveries.swap(false, Ordering::AcqRel) {
+            self.wants_deliveries = true;
+        }
+        moved |= self.read(cx, now);
+        if self.conn.poll_timeout().is_some_and(|deadline| deadline <= now) {
+            self.conn.handle_timeout(now);
+            moved = true;
+        }
+        moved |= self.visit_router(now);
+        moved |= self.write(cx, now);
+        moved
+    }
+
+    fn read(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        if self.read_done || self.conn.is_closed() || self.backlog() >= HIGH_WATER {
+            return false;
+        }
+        let mut buf = [0u8; READ_CHUNK];
+        match Pin::new(&mut self.stream).poll_read(cx, &mut buf) {
+            Poll::Pending => false,
+            Poll::Ready(Ok(0)) => {
+                self.read_done = true;
+                self.conn.handle_eof(now);
+                true
+            }
+            Poll::Ready(Ok(n)) => {
+                self.unreported.bytes_received += n as u64;
+                self.conn.handle_bytes(now, &buf[..n]);
+                true
+            }
+            Poll::Ready(Err(error)) => {
+                log::debug!("{}: read from {} failed: {error}", self.id, self.peer);
+                self.read_done = true;
+                self.conn.handle_eof(now);
+                true
+            }
+        }
+    }
+
+    /// Hands events to the router and takes deliveries, under the lock once.
+    fn visit_router(&mut self, now: Instant) -> bool {
+        while let Some(event) = self.conn.poll_event() {
+            self.events.push(event);
+        }
+        let take_deliveries = self.wants_deliveries && !self.conn.is_closed() && self.backlog() < HIGH_WATER;
+        if self.events.is_empty() && !take_deliveries {
+            return false;
+        }
+        {
+            let mut state = self.shared.lock();
+            let mut events = std::mem::take(&mut self.events);
+            for event in events.drain(..) {
+                if let LinkEvent::Closed(reason) = &event {
+                    self.log_close(reason);
+                    self.reported_closed = true;
+                    state.unregister(self.id);
+                }
+                state.router.handle_event(now, self.id, event, &mut self.packets);
+            }
+            self.events = events;
+            if !self.reported_closed && self.backlog() < HIGH_WATER {
+                let taken = state.router.poll_deliveries(self.id, DELIVERY_BATCH, &mut self.packets);
+                self.wants_deliveries = taken == DELIVERY_BATCH;
+            }
+            let traffic = &mut self.unreported;
+            let (received, sent) = (self.conn.packets_received(), self.conn.packets_sent());
+            state.router.count_traffic(
+                std::mem::take(&mut traffic.bytes_received),
+                std::mem::take(&mut traffic.bytes_sent),
+                received - std::mem::replace(&mut traffic.packets_received_reported, received),
+                sent - std::mem::replace(&mut traffic.packets_sent_reported, sent),
+            );
+            state.dispatch();
+        }
+        for packet in self.packets.drain(..) {
+            if let Err(error) = self.conn.send(&packet) {
+                log::error!("{}: cannot encode {:?} for {}: {error}", self.id, packet.packet_type(), self.peer);
+            }
+        }
+        true
+    }
+
+    fn log_close(&self, reason: &CloseReason) {
+        match reason {
+            CloseReason::ClientDisconnected | CloseReason::ServerShuttingDown => {
+                log::info!("{}: {} closed: {reason}", self.id, self.peer);
+            }
+            _ => log::warn!("{}: {} closed: {reason}", self.id, self.peer),
+        }
+    }
+
+    fn write(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        let mut moved = false;
+        if self.written == self.out.len() {
+            self.out.clear();
+            self.written = 0;
+            if self.out.capacity() > IDLE_WRITE_CAPACITY && self.conn.pending_len() == 0 {
+                self.out = Vec::new();
+            }
+            self.conn.poll_transmit(now, &mut self.out);
+        }
+        if self.write_failed {
+            self.written = self.out.len();
+            return false;
+        }
+        while self.written < self.out.len() {
+            match Pin::new(&mut self.stream).poll_write(cx, &self.out[self.written..]) {
+                Poll::Pending => break,
+                Poll::Ready(Ok(n)) if n > 0 => {
+                    self.written += n;
+                    self.unreported.bytes_sent += n as u64;
+                    self.needs_flush = true;
+                    moved = true;
+                }
+                Poll::Ready(result) => {
+                    if let Err(error) = result {
+                        log::debug!("{}: write to {} failed: {error}", self.id, self.peer);
+                    }
+                    self.write_failed = true;
+                    self.written = self.out.len();
+                    self.conn.close(CloseReason::ConnectionLost);
+                    return true;
+                }
+            }
+        }
+        if self.needs_flush
+            && self.written == self.out.len()
+            && let Poll::Ready(result) = Pin::new(&mut self.stream).poll_flush(cx)
+        {
+            self.needs_flush = false;
+            if result.is_err() {
+                self.write_failed = true;
+                self.conn.close(CloseReason::ConnectionLost);
+            }
+            moved = true;
+        }
+        moved
+    }
+
+    /// Whether the link is over: closed, reported, and its output written (or given up on).
+    fn done(&mut self, now: Instant) -> bool {
+        if !self.conn.is_closed() || !self.reported_closed {
+            return false;
+        }
+        let linger_until = *self.linger_until.get_or_insert(now + CLOSE_LINGER);
+        let flushed = self.write_failed || (self.backlog() == 0 && !self.needs_flush);
+        if !flushed && now >= linger_until {
+            log::info!("{}: {} did not take its last {} bytes; dropped", self.id, self.peer, self.backlog());
+        }
+        flushed || now >= linger_until
+    }
+
+    /// Arms the timer for the next deadline; returns true if it already passed.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        let deadline = match (self.conn.poll_timeout(), self.linger_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let Some(deadline) = deadline else {
+            self.timer = None;
+            return false;
+        };
+        if self.timer.as_ref().is_none_or(|(at, _)| *at != deadline) {
+            self.timer = Some((deadline, self.shared.runtime.sleep_until(deadline)));
+        }
+        match &mut self.timer {
+            Some((_, sleep)) => sleep.as_mut().poll(cx).is_ready(),
+            None => false,
+        }
+    }
+
+    fn finish(&mut self) {
+        if !self.finished {
+            self.finished = true;
+            self.shared.link_ended();
+        }
+    }
+}
+
+impl<S, R: Runtime> Future for LinkTask<S, R>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if this.finished {
+            return Poll::Ready(());
+        }
+        this.signal.waker.register(cx.waker());
+        for _ in 0..ROUNDS_PER_POLL {
+            let now = this.shared.runtime.now();
+            let moved = this.round(cx, now);
+            if this.done(now) {
+                // Best effort: the socket is dropped (and closed) right after either way.
+                let _ = Pin::new(&mut this.stream).poll_close(cx);
+                this.finish();
+                return Poll::Ready(());
+            }
+            if !moved && !this.poll_timer(cx) {
+                return Poll::Pending;
+            }
+        }
+        // Still busy: let other tasks run, then come back.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl<S, R: Runtime> Drop for LinkTask<S, R> {
+    /// A task dropped before its link ended (runtime shutting down) still tells the router,
+    /// so the session is detached and its will published.
+    fn drop(&mut self) {
+        if !self.reported_closed {
+            let now = self.shared.runtime.now();
+            let mut state = self.shared.lock();
+            state.unregister(self.id);
+            let mut ignored = Vec::new();
+            state.router.handle_event(now, self.id, LinkEvent::Closed(CloseReason::ConnectionLost), &mut ignored);
+            state.dispatch();
+        }
+        if !self.finished {
+            self.finished = true;
+            self.shared.link_ended();
+        }
+    }
+}

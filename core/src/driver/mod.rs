@@ -1,0 +1,17 @@
+//! The async loop that moves bytes between a transport and the core, written once for every
+//! runtime (feature `driver`).
+//!
+//! It is generic over `futures::io::{AsyncRead, AsyncWrite}` and a small [`Runtime`] trait
+//! (clock, timer, spawn), which `moat-mqtt-tokio` and `moat-mqtt-smol` implement. Each
+//! network connection runs as one hand-written future ([`BrokerCore::serve`]) that polls read,
+//! write and its timer together; the shared [`Router`](crate::broker::Router) sits behind one
+//! lock that a link takes only to hand over decoded events and collect packets to encode, so
+//! decoding and encoding run on as many threads as the runtime has.
+mod broker;
+mod link;
+mod listener;
+mod runtime;
+
+pub use broker::BrokerCore;
+pub use listener::ListenerGate;
+pub use runtime::{BoxFuture, Runtime};

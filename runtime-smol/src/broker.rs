@@ -1,0 +1,149 @@
+//! The broker on smol: TCP listeners feeding the shared driver.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use moat_mqtt_core::broker::{BrokerConfig, Stats};
+use moat_mqtt_core::driver::{BrokerCore, ListenerGate};
+use smol::net::TcpListener;
+use smol::stream::StreamExt;
+
+use crate::SmolRuntime;
+
+/// How long shutdown waits for links to say goodbye.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A broker bound to its listeners, ready to [`run`](Self::run).
+#[derive(Debug)]
+pub struct Broker {
+    core: BrokerCore<SmolRuntime>,
+    listeners: Vec<(ListenerGate, TcpListener)>,
+}
+
+/// Controls a running broker from elsewhere: shut it down, read its counters.
+#[derive(Debug, Clone)]
+pub struct BrokerHandle {
+    core: BrokerCore<SmolRuntime>,
+}
+
+impl Broker {
+    /// Binds every listener of `config` (an empty list means one on `0.0.0.0:1883`).
+    ///
+    /// # Errors
+    /// The first listener that cannot bind, named in the error with its address.
+    pub async fn bind(config: BrokerConfig) -> io::Result<Self> {
+        let core = BrokerCore::new(SmolRuntime, &config);
+        let mut configs = config.listeners;
+        if configs.is_empty() {
+            configs.push(Default::default());
+        }
+        let mut listeners = Vec::with_capacity(configs.len());
+        for listener in &configs {
+            let socket = TcpListener::bind(listener.bind.as_str()).await.map_err(|e| {
+                io::Error::new(e.kind(), format!("listener {}: cannot bind {}: {e}", listener.name, listener.bind))
+            })?;
+            listeners.push((ListenerGate::new(listener), socket));
+        }
+        Ok(Self { core, listeners })
+    }
+
+    /// Each listener's name and the address it is bound to (useful with port 0).
+    #[must_use]
+    pub fn local_addrs(&self) -> Vec<(String, SocketAddr)> {
+        self.listeners
+            .iter()
+            .filter_map(|(gate, socket)| Some((gate.name().to_owned(), socket.local_addr().ok()?)))
+            .collect()
+    }
+
+    /// A handle to shut the broker down or read its counters while it runs.
+    #[must_use]
+    pub fn handle(&self) -> BrokerHandle {
+        BrokerHandle { core: self.core.clone() }
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then shuts down gracefully.
+    ///
+    /// # Errors
+    /// If the signal handlers cannot be installed.
+    pub async fn run(self) -> io::Result<()> {
+        let mut signals = async_signal::Signals::new([async_signal::Signal::Int, async_signal::Signal::Term])?;
+        self.run_until(async move {
+            if let Some(signal) = signals.next().await {
+                log::info!("signal received: {signal:?}");
+            }
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Serves until `stop` completes or [`BrokerHandle::shutdown`] is called, then closes every
+    /// link (their wills are published) and waits up to 5 s for them to finish.
+    pub async fn run_until(self, stop: impl Future<Output = ()>) {
+        let Self { core, listeners } = self;
+        let mut tasks = Vec::new();
+        for (gate, socket) in listeners {
+            tasks.push(SmolRuntime.spawn_task(accept_loop(core.clone(), gate, socket)));
+        }
+        let timers = core.clone();
+        tasks.push(SmolRuntime.spawn_task(async move { timers.run_timers().await }));
+        smol::future::or(stop, wait_for_shutdown(&core)).await;
+        log::info!("broker shutting down: closing {} connections", core.live_links());
+        for task in tasks {
+            task.cancel().await;
+        }
+        core.shutdown();
+        let left = core.wait_closed(SHUTDOWN_GRACE).await;
+        if left > 0 {
+            log::warn!("{left} connections did not close within {SHUTDOWN_GRACE:?}");
+        }
+    }
+}
+
+impl BrokerHandle {
+    /// Stops the broker: listeners close, links are closed, `run` returns.
+    pub fn shutdown(&self) {
+        self.core.shutdown();
+    }
+
+    /// A copy of the broker's counters.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.core.stats()
+    }
+
+    /// Network connections open now.
+    #[must_use]
+    pub fn live_connections(&self) -> usize {
+        self.core.live_links()
+    }
+}
+
+async fn accept_loop(core: BrokerCore<SmolRuntime>, gate: ListenerGate, socket: TcpListener) {
+    loop {
+        match socket.accept().await {
+            Ok((stream, peer)) => {
+                // Small packets are the norm: send them at once.
+                if let Err(e) = stream.set_nodelay(true) {
+                    log::debug!("listener {}: TCP_NODELAY for {peer}: {e}", gate.name());
+                }
+                if let Some(serve) = gate.accept(&core, stream, peer.to_string()) {
+                    SmolRuntime.spawn_task(serve).detach();
+                }
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: say so, and do not spin.
+                log::error!("listener {}: accept failed: {e}", gate.name());
+                smol::Timer::after(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn wait_for_shutdown(core: &BrokerCore<SmolRuntime>) {
+    while !core.is_shutting_down() {
+        smol::Timer::after(Duration::from_millis(50)).await;
+    }
+}
