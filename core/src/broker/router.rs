@@ -399,7 +399,12 @@ impl Router {
     fn assign_client_id(&mut self) -> ByteString {
         loop {
             self.assigned_ids += 1;
-            let id: ByteString = format!("auto-{:08x}-{}", self.config.client_id_seed as u32, self.assigned_ids).into();
+            let id: ByteString = format!(
+                "auto-{:08x}-{}",
+                (self.config.client_id_seed ^ (self.config.client_id_seed >> 32)) as u32,
+                self.assigned_ids
+            )
+            .into();
             if !self.sessions.contains_key(&id) {
                 return id;
             }

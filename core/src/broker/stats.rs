@@ -70,6 +70,10 @@ pub struct Stats {
     pub slow_consumers: u64,
     /// QoS 1/2 messages dropped because an offline session's queue was full.
     pub offline_overflow: u64,
+    /// Load: packets of any kind received per minute.
+    pub load_messages_received: Load,
+    /// Load: packets of any kind sent per minute.
+    pub load_messages_sent: Load,
     /// Load: PUBLISH received per minute.
     pub load_publish_received: Load,
     /// Load: PUBLISH sent per minute.
@@ -103,6 +107,8 @@ impl Stats {
             queue_evictions: 0,
             slow_consumers: 0,
             offline_overflow: 0,
+            load_messages_received: Load::default(),
+            load_messages_sent: Load::default(),
             load_publish_received: Load::default(),
             load_publish_sent: Load::default(),
             load_bytes_received: Load::default(),
@@ -138,6 +144,8 @@ impl Stats {
     pub(crate) fn update_load(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.last_load_update).as_secs_f64();
         self.last_load_update = now;
+        self.load_messages_received.update(self.messages_received, elapsed);
+        self.load_messages_sent.update(self.messages_sent, elapsed);
         self.load_publish_received.update(self.publish_received, elapsed);
         self.load_publish_sent.update(self.publish_sent, elapsed);
         self.load_bytes_received.update(self.bytes_received, elapsed);
@@ -171,8 +179,10 @@ impl Stats {
         ];
         topics.extend(counters.iter().map(|(name, value)| ((*name).to_owned(), value.to_string())));
         for (name, load) in [
-            ("messages/received", &self.load_publish_received),
-            ("messages/sent", &self.load_publish_sent),
+            ("messages/received", &self.load_messages_received),
+            ("messages/sent", &self.load_messages_sent),
+            ("publish/received", &self.load_publish_received),
+            ("publish/sent", &self.load_publish_sent),
             ("bytes/received", &self.load_bytes_received),
             ("bytes/sent", &self.load_bytes_sent),
         ] {

@@ -109,7 +109,12 @@ impl<R: Runtime> BrokerCore<R> {
     /// crate's business).
     #[must_use]
     pub fn new(runtime: R, config: &BrokerConfig) -> Self {
-        let router = Router::new(runtime.now(), config.router.clone());
+        let mut router_config = config.router.clone();
+        if router_config.client_id_seed == 0 {
+            // Assigned client ids differ between runs and between brokers on one machine.
+            router_config.client_id_seed = runtime.unix_time() ^ (u64::from(std::process::id()) << 32);
+        }
+        let router = Router::new(runtime.now(), router_config);
         let shared = Shared {
             link_config: config.link.clone(),
             runtime,

@@ -1,0 +1,241 @@
+//! The broker file's keys and what they set in a [`BrokerConfig`].
+
+use std::time::Duration;
+
+use moat_mqtt_core::broker::{BrokerConfig, ListenerConfig};
+use moat_mqtt_core::codec::MAX_REMAINING_LENGTH;
+
+use super::ConfigError;
+use super::node::{Node, Pos, Value};
+use super::walk::{Entry, Schema, Walker, join};
+
+/// The top-level keys.
+const TOP: Schema = &[
+    ("listeners", &[]),
+    ("timeout-disconnect-delay", &[]),
+    ("sys-interval", &[]),
+    ("max-inflight", &["max-inflight-messages"]),
+    ("max-queued-messages", &[]),
+    ("max-packet-size", &[]),
+    ("auth", &[]),
+    ("topic-check", &[]),
+    ("plugins", &[]),
+    ("broker", &[]),
+];
+
+/// The keys of one listener (and of the `default` template).
+const LISTENER: Schema = &[
+    ("type", &[]),
+    ("bind", &[]),
+    ("max-connections", &[]),
+    ("ssl", &[]),
+    ("cafile", &[]),
+    ("capath", &[]),
+    ("cadata", &[]),
+    ("certfile", &[]),
+    ("keyfile", &[]),
+    ("require-certificate", &[]),
+    ("path", &[]),
+];
+
+/// The keys of `auth`, read by the authentication work (accepted, not used yet).
+const AUTH: Schema = &[("plugins", &[]), ("allow-anonymous", &[]), ("password-file", &[])];
+
+/// The keys of `topic-check`, read by the authorisation work (accepted, not used yet).
+const TOPIC_CHECK: Schema = &[("enabled", &[]), ("plugins", &[]), ("acl", &[]), ("acl-file", &[])];
+
+/// The name of the listener that is a template for the others.
+const TEMPLATE: &str = "default";
+
+/// Where the broker listens when nothing says otherwise.
+const DEFAULT_BIND: &str = "0.0.0.0:1883";
+
+/// The largest MQTT packet there can be: a 5-byte fixed header and the largest remaining length.
+const MAX_PACKET: usize = MAX_REMAINING_LENGTH + 5;
+
+/// Reads the whole file's tree into a configuration.
+pub(super) fn read(w: &mut Walker, root: &Node) -> Result<BrokerConfig, ConfigError> {
+    let mut config = BrokerConfig::default();
+    for Entry { name, key, node } in w.mapping("", root, TOP)? {
+        let path = key.text.as_str();
+        match name {
+            "listeners" => config.listeners = listeners(w, path, node)?,
+            "timeout-disconnect-delay" => {
+                let secs = w.seconds(path, node)?;
+                if secs == 0.0 {
+                    return Err(w.expected(path, node, "a number of seconds greater than 0"));
+                }
+                config.link.connect_timeout = Duration::from_secs_f64(secs);
+            }
+            "sys-interval" => {
+                let secs = w.seconds(path, node)?;
+                config.router.sys_interval = (secs > 0.0).then(|| Duration::from_secs_f64(secs));
+            }
+            // Packet identifiers limit a client's window to 65535 messages.
+            "max-inflight" => config.router.max_inflight = w.whole_in(path, node, 1, usize::from(u16::MAX))?,
+            "max-queued-messages" => config.router.max_queued_messages = w.whole_in(path, node, 0, usize::MAX)?,
+            "max-packet-size" => config.link.max_packet_size = w.whole_in(path, node, 2, MAX_PACKET)?,
+            "auth" => {
+                w.mapping(path, node, AUTH)?;
+            }
+            "topic-check" => {
+                w.mapping(path, node, TOPIC_CHECK)?;
+            }
+            // Read by plugins and other parts of the original; nothing to check here.
+            _ => {}
+        }
+    }
+    Ok(config)
+}
+
+/// A listener's transport, from `type`.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    /// `type: tcp`, the default.
+    Tcp,
+    /// `type: ws`, written at this place.
+    WebSocket(Pos),
+}
+
+/// What a listener's own keys (or the template's) say; `None` where they say nothing.
+#[derive(Debug, Clone, Default)]
+struct Settings {
+    /// `type`.
+    kind: Option<Kind>,
+    /// `ssl` and where it is written.
+    ssl: Option<(bool, Pos)>,
+    /// `bind`, checked.
+    bind: Option<String>,
+    /// `max-connections`: `Some(None)` for "no limit".
+    max_connections: Option<Option<usize>>,
+}
+
+impl Settings {
+    /// These settings with the template's filling the gaps.
+    fn over(self, template: &Settings) -> Settings {
+        Settings {
+            kind: self.kind.or(template.kind),
+            ssl: self.ssl.or(template.ssl),
+            bind: self.bind.or_else(|| template.bind.clone()),
+            max_connections: self.max_connections.or(template.max_connections),
+        }
+    }
+}
+
+/// The `listeners` mapping: listener names to their settings.
+fn listeners(w: &mut Walker, path: &str, node: &Node) -> Result<Vec<ListenerConfig>, ConfigError> {
+    let mut template = Settings::default();
+    let mut others = Vec::new();
+    for (key, value) in w.pairs(path, node)? {
+        let settings = listener(w, &join(path, &key.text), value)?;
+        if key.text == TEMPLATE {
+            template = settings;
+        } else {
+            others.push((key.text.clone(), value.pos, settings));
+        }
+    }
+    if others.is_empty() {
+        // The template alone listens, where it says or on the default address.
+        others.push((TEMPLATE.to_owned(), node.pos, Settings::default()));
+        if template.bind.is_none() {
+            template.bind = Some(DEFAULT_BIND.to_owned());
+        }
+    }
+    others
+        .into_iter()
+        .map(|(name, pos, own)| {
+            let settings = own.over(&template);
+            if let Some(Kind::WebSocket(at)) = settings.kind {
+                return Err(unsupported(w, &name, at, "type: ws"));
+            }
+            if let Some((true, at)) = settings.ssl {
+                return Err(unsupported(w, &name, at, "ssl: on"));
+            }
+            let bind = settings.bind.ok_or_else(|| {
+                w.error(
+                    &join(&join(path, &name), "bind"),
+                    pos,
+                    format!("missing; expected host:port, such as {DEFAULT_BIND}"),
+                )
+            })?;
+            Ok(ListenerConfig { name, bind, max_connections: settings.max_connections.flatten() })
+        })
+        .collect()
+}
+
+/// The error for a listener this build cannot serve.
+fn unsupported(w: &Walker, listener: &str, at: Pos, setting: &str) -> ConfigError {
+    ConfigError::Unsupported {
+        at: w.place(at),
+        listener: listener.to_owned(),
+        message: format!(
+            "WebSocket/TLS listeners arrive with the transports issue; \"{setting}\" cannot be served yet"
+        ),
+    }
+}
+
+/// One listener's own keys.
+fn listener(w: &mut Walker, path: &str, node: &Node) -> Result<Settings, ConfigError> {
+    let mut settings = Settings::default();
+    for Entry { name, key, node } in w.mapping(path, node, LISTENER)? {
+        let path = join(path, &key.text);
+        let path = path.as_str();
+        match name {
+            "type" => match w.text(path, node)?.trim().to_ascii_lowercase().as_str() {
+                "tcp" => settings.kind = Some(Kind::Tcp),
+                "ws" => settings.kind = Some(Kind::WebSocket(node.pos)),
+                _ => return Err(w.expected(path, node, "\"tcp\" or \"ws\"")),
+            },
+            "ssl" => settings.ssl = Some((w.boolean(path, node)?, node.pos)),
+            "bind" => settings.bind = Some(bind(w, path, node)?),
+            "max-connections" => {
+                // The original writes -1 for "no limit"; 0 means the same here.
+                let n = w.whole(path, node)?;
+                settings.max_connections = Some(if n <= 0 {
+                    None
+                } else {
+                    Some(usize::try_from(n).map_err(|_| w.expected(path, node, "a smaller whole number"))?)
+                });
+            }
+            "require-certificate" => {
+                w.boolean(path, node)?;
+            }
+            // TLS files and the WebSocket path: checked to be strings, used by the transports.
+            _ => {
+                w.text(path, node)?;
+            }
+        }
+    }
+    Ok(settings)
+}
+
+/// A `bind` address: `host:port`, with IPv6 hosts in brackets; an empty host means all IPv4
+/// interfaces (`:1883` is `0.0.0.0:1883`).
+fn bind(w: &Walker, path: &str, node: &Node) -> Result<String, ConfigError> {
+    let bad =
+        |why: &str| w.expected(path, node, &format!("host:port, such as 127.0.0.1:1883 or \"[::1]:1883\" ({why})"));
+    let text = w.text(path, node).map_err(|_| {
+        if matches!(node.value, Value::Seq(_)) {
+            bad("IPv6 addresses must be quoted in YAML")
+        } else {
+            bad("not a string")
+        }
+    })?;
+    let text = text.trim();
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(bad("no port"));
+    };
+    if port.parse::<u16>().is_err() {
+        return Err(bad("the port must be a number from 0 to 65535"));
+    }
+    if let Some(inner) = host.strip_prefix('[') {
+        if !inner.ends_with(']') || inner.len() < 2 {
+            return Err(bad("unbalanced brackets"));
+        }
+    } else if host.contains(':') {
+        return Err(bad("IPv6 addresses go in brackets"));
+    } else if host.contains(char::is_whitespace) || host.contains(['[', ']']) {
+        return Err(bad("not a host name or address"));
+    }
+    Ok(if host.is_empty() { format!("0.0.0.0:{port}") } else { text.to_owned() })
+}
