@@ -73,7 +73,7 @@ pub(super) fn read(w: &mut Walker, root: &Node) -> Result<BrokerConfig, ConfigEr
             }
             // Packet identifiers limit a client's window to 65535 messages.
             "max-inflight" => config.router.max_inflight = w.whole_in(path, node, 1, usize::from(u16::MAX))?,
-            "max-queued-messages" => config.router.max_queued_messages = w.whole_in(path, node, 0, usize::MAX)?,
+            "max-queued-messages" => config.router.max_queued_messages = w.whole_in(path, node, 1, usize::MAX)?,
             "max-packet-size" => config.link.max_packet_size = w.whole_in(path, node, 2, MAX_PACKET)?,
             "auth" => {
                 w.mapping(path, node, AUTH)?;

@@ -1,5 +1,7 @@
 //! Why a link ends.
 
+use std::time::Duration;
+
 use thiserror::Error;
 
 use crate::codec::{DecodeError, PacketType, ReasonCode};
@@ -52,11 +54,11 @@ pub enum CloseReason {
     #[error("connection lost")]
     ConnectionLost,
     /// No CONNECT arrived within the connect timeout.
-    #[error("no CONNECT within {0} s")]
-    ConnectTimeout(u64),
+    #[error("no CONNECT within {0:?}")]
+    ConnectTimeout(Duration),
     /// Nothing arrived for one and a half keep-alive periods (MQTT-3.1.2-24).
-    #[error("keep-alive expired: nothing received for {0} s")]
-    KeepAliveTimeout(u64),
+    #[error("keep-alive expired: nothing received for {0:?}")]
+    KeepAliveTimeout(Duration),
     /// The client broke the protocol.
     #[error("protocol error: {0}")]
     Protocol(ProtocolError),

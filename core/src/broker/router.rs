@@ -105,7 +105,8 @@ pub enum RouterEvent {
 #[derive(Debug)]
 pub struct Router {
     config: RouterConfig,
-    sessions: HashMap<ByteString, Session>,
+    /// Boxed: a map slot stays small, and most of a session's size is rarely touched.
+    sessions: HashMap<ByteString, Box<Session>>,
     links: HashMap<LinkId, ByteString>,
     subscriptions: SubscriptionTree<ByteString, SubscriptionOptions>,
     retained: HashMap<TopicName, Arc<Message>>,
@@ -352,24 +353,23 @@ impl Router {
                 true
             }
             Entry::Occupied(e) => {
+                // A clean session replaces the stored one and everything it held.
                 let old = e.remove();
                 self.stats.session_resumed();
-                self.drop_subscriptions(&old);
-                self.sessions.insert(client_id.clone(), Session::new(client_id.clone(), true, level));
+                self.discard(&old);
+                self.sessions.insert(client_id.clone(), Box::new(Session::new(client_id.clone(), true, level)));
                 false
             }
             Entry::Vacant(e) => {
-                e.insert(Session::new(client_id.clone(), clean, level));
+                e.insert(Box::new(Session::new(client_id.clone(), clean, level)));
                 false
             }
         };
         let Some(session) = self.sessions.get_mut(&client_id) else { return };
         session.link = Some(link);
         session.level = level;
-        session.will = will.map(|will| Will {
-            topic: will.topic.detached(),
-            payload: Bytes::copy_from_slice(&will.payload),
-            ..will
+        session.will = will.map(|will| {
+            Box::new(Will { topic: will.topic.detached(), payload: Bytes::copy_from_slice(&will.payload), ..will })
         });
         session.wake_pending = false;
         self.links.insert(link, client_id.clone());
@@ -433,9 +433,7 @@ impl Router {
         }
         if session.clean {
             if let Some(session) = self.sessions.remove(client_id) {
-                self.stats.inflight = self.stats.inflight.saturating_sub(session.inflight.len() as u64);
-                self.stats.stored = self.stats.stored.saturating_sub(session.queue.len() as u64);
-                self.drop_subscriptions(&session);
+                self.discard(&session);
             }
         } else {
             let dropped = session.queue.drop_qos0() as u64;
@@ -446,6 +444,13 @@ impl Router {
         self.events.push_back(RouterEvent::Disconnected { link, client_id: client_id.clone(), reason });
     }
 
+    /// A session ends: its subscriptions leave the trie, its messages leave the counters.
+    fn discard(&mut self, session: &Session) {
+        self.stats.inflight = self.stats.inflight.saturating_sub(session.inflight.len() as u64);
+        self.stats.stored = self.stats.stored.saturating_sub(session.queue.len() as u64);
+        self.drop_subscriptions(session);
+    }
+
     fn drop_subscriptions(&mut self, session: &Session) {
         for filter in session.subscriptions.keys() {
             self.subscriptions.remove(filter, &session.client_id);
@@ -454,6 +459,11 @@ impl Router {
 
     fn publish_pending_wills(&mut self) {
         while let Some(will) = self.pending_wills.pop() {
+            if is_sys(&will.topic) {
+                // A will may not forge $SYS any more than a PUBLISH may.
+                self.stats.publish_dropped += 1;
+                continue;
+            }
             self.route(Arc::new(will));
         }
     }
@@ -469,7 +479,7 @@ impl Router {
             _ => true,
         };
         if fresh {
-            if publish.topic.as_str().starts_with("$SYS") {
+            if is_sys(&publish.topic) {
                 // Clients may not publish to $SYS: acknowledged, counted, not delivered.
                 self.stats.publish_dropped += 1;
             } else {
@@ -613,6 +623,12 @@ impl Router {
             self.wakes.push_back(link);
         }
     }
+}
+
+/// Whether `topic` is under `$SYS/` (or is `$SYS`), where only the broker publishes.
+fn is_sys(topic: &TopicName) -> bool {
+    let topic = topic.as_str();
+    topic == "$SYS" || topic.starts_with("$SYS/")
 }
 
 /// The PUBLISH that carries `delivery` to a client at `level`.

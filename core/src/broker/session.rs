@@ -39,7 +39,7 @@ pub(crate) struct Session {
     pub(crate) link: Option<LinkId>,
     pub(crate) level: ProtocolLevel,
     /// The will of the current link.
-    pub(crate) will: Option<Will>,
+    pub(crate) will: Option<Box<Will>>,
     /// Subscriptions by filter, kept to remove them from the trie when the session ends.
     pub(crate) subscriptions: HashMap<TopicFilter, SubscriptionOptions>,
     /// Messages waiting for the inflight window or for the client to come back.

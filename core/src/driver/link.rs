@@ -280,6 +280,21 @@ where
         }
     }
 
+    /// Frees empty buffers before waiting: most links are idle most of the time.
+    fn shrink_idle(&mut self) {
+        self.conn.shrink_idle();
+        if self.written == self.out.len() {
+            self.out = Vec::new();
+            self.written = 0;
+        }
+        if self.events.is_empty() {
+            self.events = Vec::new();
+        }
+        if self.packets.is_empty() {
+            self.packets = Vec::new();
+        }
+    }
+
     fn finish(&mut self) {
         if !self.finished {
             self.finished = true;
@@ -310,6 +325,7 @@ where
                 return Poll::Ready(());
             }
             if !moved && !this.poll_timer(cx) {
+                this.shrink_idle();
                 return Poll::Pending;
             }
         }
