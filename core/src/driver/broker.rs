@@ -137,7 +137,7 @@ impl<R: Runtime> BrokerCore<R> {
     ///
     /// `peer` names the other end in log lines (usually its socket address). Every line
     /// about this connection carries the link id this returns with the future.
-    pub fn serve<S>(&self, stream: S, peer: String) -> (LinkId, impl Future<Output = ()> + Send + 'static)
+    pub fn serve<S>(&self, stream: S, peer: String) -> (LinkId, impl Future<Output = ()> + Send + Unpin + 'static)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {

@@ -12,7 +12,6 @@ use futures::io::{AsyncRead, AsyncWrite};
 use super::broker::{LinkSignal, Shared};
 use super::runtime::{BoxFuture, Runtime};
 use crate::broker::{CloseReason, LinkEvent, LinkId, ServerConnection};
-use crate::codec::Packet;
 
 /// Bytes a link may have encoded and not yet written before it stops taking deliveries and
 /// stops reading: the link's share of the flow control. Deliveries then wait in the router's
@@ -33,7 +32,7 @@ const IDLE_WRITE_CAPACITY: usize = 64 * 1024;
 pub(super) struct LinkTask<S, R: Runtime> {
     shared: Arc<Shared<R>>,
     id: LinkId,
-    peer: String,
+    peer: Box<str>,
     stream: S,
     conn: ServerConnection,
     signal: Arc<LinkSignal>,
@@ -41,9 +40,6 @@ pub(super) struct LinkTask<S, R: Runtime> {
     out: Vec<u8>,
     written: usize,
     needs_flush: bool,
-    /// Events and packets passed to and from the router (kept for their capacity).
-    events: Vec<LinkEvent>,
-    packets: Vec<Packet>,
     /// The router said deliveries wait, and they have not all been taken.
     wants_deliveries: bool,
     read_done: bool,
@@ -77,15 +73,13 @@ where
         Self {
             shared,
             id,
-            peer,
+            peer: peer.into_boxed_str(),
             stream,
             conn,
             signal,
             out: Vec::new(),
             written: 0,
             needs_flush: false,
-            events: Vec::new(),
-            packets: Vec::new(),
             wants_deliveries: false,
             read_done: false,
             write_failed: false,
@@ -150,27 +144,28 @@ where
 
     /// Hands events to the router and takes deliveries, under the lock once.
     fn visit_router(&mut self, now: Instant) -> bool {
+        // Local buffers: they cost an allocation per busy visit, and nothing while idle.
+        let mut events = Vec::new();
         while let Some(event) = self.conn.poll_event() {
-            self.events.push(event);
+            events.push(event);
         }
         let take_deliveries = self.wants_deliveries && !self.conn.is_closed() && self.backlog() < HIGH_WATER;
-        if self.events.is_empty() && !take_deliveries {
+        if events.is_empty() && !take_deliveries {
             return false;
         }
+        let mut packets = Vec::new();
         {
             let mut state = self.shared.lock();
-            let mut events = std::mem::take(&mut self.events);
-            for event in events.drain(..) {
+            for event in events {
                 if let LinkEvent::Closed(reason) = &event {
                     self.log_close(reason);
                     self.reported_closed = true;
                     state.unregister(self.id);
                 }
-                state.router.handle_event(now, self.id, event, &mut self.packets);
+                state.router.handle_event(now, self.id, event, &mut packets);
             }
-            self.events = events;
             if !self.reported_closed && self.backlog() < HIGH_WATER {
-                let taken = state.router.poll_deliveries(self.id, DELIVERY_BATCH, &mut self.packets);
+                let taken = state.router.poll_deliveries(self.id, DELIVERY_BATCH, &mut packets);
                 self.wants_deliveries = taken == DELIVERY_BATCH;
             }
             let traffic = &mut self.unreported;
@@ -183,7 +178,7 @@ where
             );
             state.dispatch();
         }
-        for packet in self.packets.drain(..) {
+        for packet in packets {
             if let Err(error) = self.conn.send(&packet) {
                 log::error!("{}: cannot encode {:?} for {}: {error}", self.id, packet.packet_type(), self.peer);
             }
@@ -286,12 +281,6 @@ where
         if self.written == self.out.len() {
             self.out = Vec::new();
             self.written = 0;
-        }
-        if self.events.is_empty() {
-            self.events = Vec::new();
-        }
-        if self.packets.is_empty() {
-            self.packets = Vec::new();
         }
     }
 

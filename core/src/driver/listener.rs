@@ -1,6 +1,8 @@
 //! What every listener does with an accepted connection, whatever the runtime.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -61,10 +63,31 @@ impl ListenerGate {
             return None;
         }
         let (_, serve) = broker.serve(stream, format!("{peer} via {}", self.name));
-        let open = Arc::clone(&self.open);
-        Some(async move {
-            serve.await;
-            open.fetch_sub(1, Ordering::AcqRel);
-        })
+        // A named wrapper rather than an `async` block, which would hold the link's future
+        // twice (captured and awaited) and double every connection's task.
+        Some(Counted { inner: serve, _open: OpenConnection(Arc::clone(&self.open)) })
+    }
+}
+
+/// One open connection of a listener, counted until dropped.
+struct OpenConnection(Arc<AtomicUsize>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A link's future that keeps its listener's count while it lives.
+struct Counted<F> {
+    inner: F,
+    _open: OpenConnection,
+}
+
+impl<F: Future<Output = ()> + Unpin> Future for Counted<F> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.inner).poll(cx)
     }
 }
