@@ -5,7 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use moat_mqtt_core::broker::{BrokerConfig, Stats};
+use moat_mqtt_core::broker::BrokerConfig;
 use moat_mqtt_core::driver::{BrokerCore, ListenerGate};
 use smol::net::TcpListener;
 use smol::stream::StreamExt;
@@ -22,11 +22,9 @@ pub struct Broker {
     listeners: Vec<(ListenerGate, TcpListener)>,
 }
 
-/// Controls a running broker from elsewhere: shut it down, read its counters.
-#[derive(Debug, Clone)]
-pub struct BrokerHandle {
-    core: BrokerCore<SmolRuntime>,
-}
+/// Controls a running broker from elsewhere: [`shutdown`](BrokerCore::shutdown),
+/// [`stats`](BrokerCore::stats), [`live_links`](BrokerCore::live_links).
+pub type BrokerHandle = BrokerCore<SmolRuntime>;
 
 impl Broker {
     /// Binds every listener of `config` (an empty list means one on `0.0.0.0:1883`).
@@ -61,7 +59,7 @@ impl Broker {
     /// A handle to shut the broker down or read its counters while it runs.
     #[must_use]
     pub fn handle(&self) -> BrokerHandle {
-        BrokerHandle { core: self.core.clone() }
+        self.core.clone()
     }
 
     /// Serves until Ctrl-C or SIGTERM, then shuts down gracefully.
@@ -90,34 +88,10 @@ impl Broker {
         let timers = core.clone();
         tasks.push(SmolRuntime.spawn_task(async move { timers.run_timers().await }));
         smol::future::or(stop, wait_for_shutdown(&core)).await;
-        log::info!("broker shutting down: closing {} connections", core.live_links());
         for task in tasks {
             task.cancel().await;
         }
-        core.shutdown();
-        let left = core.wait_closed(SHUTDOWN_GRACE).await;
-        if left > 0 {
-            log::warn!("{left} connections did not close within {SHUTDOWN_GRACE:?}");
-        }
-    }
-}
-
-impl BrokerHandle {
-    /// Stops the broker: listeners close, links are closed, `run` returns.
-    pub fn shutdown(&self) {
-        self.core.shutdown();
-    }
-
-    /// A copy of the broker's counters.
-    #[must_use]
-    pub fn stats(&self) -> Stats {
-        self.core.stats()
-    }
-
-    /// Network connections open now.
-    #[must_use]
-    pub fn live_connections(&self) -> usize {
-        self.core.live_links()
+        core.stop(SHUTDOWN_GRACE).await;
     }
 }
 

@@ -5,7 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use moat_mqtt_core::broker::{BrokerConfig, Stats};
+use moat_mqtt_core::broker::BrokerConfig;
 use moat_mqtt_core::driver::{BrokerCore, ListenerGate};
 use tokio::net::TcpListener;
 use tokio_util::compat::TokioAsyncReadCompatExt;
@@ -22,11 +22,9 @@ pub struct Broker {
     listeners: Vec<(ListenerGate, TcpListener)>,
 }
 
-/// Controls a running broker from elsewhere: shut it down, read its counters.
-#[derive(Debug, Clone)]
-pub struct BrokerHandle {
-    core: BrokerCore<TokioRuntime>,
-}
+/// Controls a running broker from elsewhere: [`shutdown`](BrokerCore::shutdown),
+/// [`stats`](BrokerCore::stats), [`live_links`](BrokerCore::live_links).
+pub type BrokerHandle = BrokerCore<TokioRuntime>;
 
 impl Broker {
     /// Binds every listener of `config` (an empty list means one on `0.0.0.0:1883`).
@@ -61,7 +59,7 @@ impl Broker {
     /// A handle to shut the broker down or read its counters while it runs.
     #[must_use]
     pub fn handle(&self) -> BrokerHandle {
-        BrokerHandle { core: self.core.clone() }
+        self.core.clone()
     }
 
     /// Serves until Ctrl-C or SIGTERM, then shuts down gracefully.
@@ -89,32 +87,8 @@ impl Broker {
             () = stop => {}
             () = wait_for_shutdown(&stopped) => {}
         }
-        log::info!("broker shutting down: closing {} connections", core.live_links());
         tasks.abort_all();
-        core.shutdown();
-        let left = core.wait_closed(SHUTDOWN_GRACE).await;
-        if left > 0 {
-            log::warn!("{left} connections did not close within {SHUTDOWN_GRACE:?}");
-        }
-    }
-}
-
-impl BrokerHandle {
-    /// Stops the broker: listeners close, links are closed, `run` returns.
-    pub fn shutdown(&self) {
-        self.core.shutdown();
-    }
-
-    /// A copy of the broker's counters.
-    #[must_use]
-    pub fn stats(&self) -> Stats {
-        self.core.stats()
-    }
-
-    /// Network connections open now.
-    #[must_use]
-    pub fn live_connections(&self) -> usize {
-        self.core.live_links()
+        core.stop(SHUTDOWN_GRACE).await;
     }
 }
 

@@ -31,6 +31,20 @@ impl Rt {
     pub const ALL: [Rt; 2] = [Rt::Tokio, Rt::Smol];
 }
 
+/// What a broker's thread hands back once it listens: its address and how to reach it.
+struct Started {
+    addr: SocketAddr,
+    stop: Box<dyn Fn() + Send>,
+    stats: Box<dyn Fn() -> Stats + Send>,
+}
+
+impl Started {
+    fn of<R: moat_mqtt_core::driver::Runtime>(addr: SocketAddr, handle: moat_mqtt_core::driver::BrokerCore<R>) -> Self {
+        let stats = handle.clone();
+        Self { addr, stop: Box::new(move || handle.shutdown()), stats: Box::new(move || stats.stats()) }
+    }
+}
+
 /// A broker running on its own thread; shut down (gracefully) on drop.
 pub struct TestBroker {
     /// Where its one listener listens.
@@ -61,33 +75,19 @@ impl TestBroker {
                     .expect("tokio runtime");
                 runtime.block_on(async move {
                     let broker = moat_mqtt_tokio::Broker::bind(config).await.expect("bind");
-                    let handle = broker.handle();
-                    let (addr, stop, stats) = (broker.local_addrs()[0].1, handle.clone(), handle);
-                    tx.send((
-                        addr,
-                        Box::new(move || stop.shutdown()) as Box<dyn Fn() + Send>,
-                        Box::new(move || stats.stats()) as Box<dyn Fn() -> Stats + Send>,
-                    ))
-                    .expect("test alive");
+                    tx.send(Started::of(broker.local_addrs()[0].1, broker.handle())).expect("test alive");
                     broker.run_until(std::future::pending()).await;
                 });
             }),
             Rt::Smol => std::thread::spawn(move || {
                 smol::block_on(async move {
                     let broker = moat_mqtt_smol::Broker::bind(config).await.expect("bind");
-                    let handle = broker.handle();
-                    let (addr, stop, stats) = (broker.local_addrs()[0].1, handle.clone(), handle);
-                    tx.send((
-                        addr,
-                        Box::new(move || stop.shutdown()) as Box<dyn Fn() + Send>,
-                        Box::new(move || stats.stats()) as Box<dyn Fn() -> Stats + Send>,
-                    ))
-                    .expect("test alive");
+                    tx.send(Started::of(broker.local_addrs()[0].1, broker.handle())).expect("test alive");
                     broker.run_until(std::future::pending()).await;
                 });
             }),
         };
-        let (addr, stop, stats) = rx.recv_timeout(Duration::from_secs(10)).expect("broker started");
+        let Started { addr, stop, stats } = rx.recv_timeout(Duration::from_secs(10)).expect("broker started");
         Self { addr, stop, stats, thread: Some(thread) }
     }
 

@@ -192,6 +192,17 @@ impl<R: Runtime> BrokerCore<R> {
         }
     }
 
+    /// Shuts down ([`shutdown`](Self::shutdown)) and waits up to `grace` for every link to end,
+    /// saying so in the log.
+    pub async fn stop(&self, grace: Duration) {
+        log::info!("broker shutting down: closing {} connections", self.live_links());
+        self.shutdown();
+        let left = self.wait_closed(grace).await;
+        if left > 0 {
+            log::warn!("{left} connections did not close within {grace:?}");
+        }
+    }
+
     /// Whether [`shutdown`](Self::shutdown) was called.
     #[must_use]
     pub fn is_shutting_down(&self) -> bool {
