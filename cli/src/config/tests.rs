@@ -181,7 +181,7 @@ fn bad_values_name_their_key() {
         ("timeout-disconnect-delay: 0\n", "expected a number of seconds greater than 0, got 0"),
         ("max-inflight: 0\n", "\"max-inflight\": expected a whole number from 1 to 65535, got 0"),
         ("max_inflight_messages: 70000\n", "\"max_inflight_messages\": expected a whole number from 1 to 65535"),
-        ("max-queued-messages: -5\n", "\"max-queued-messages\": expected a whole number from 0 to"),
+        ("max-queued-messages: -5\n", "\"max-queued-messages\": expected a whole number from 1 to"),
         ("max-packet-size: 1.5\n", "\"max-packet-size\": expected a whole number, got 1.5"),
         ("max-packet-size: 300000000\n", "expected a whole number from 2 to 268435460"),
         ("auth: [a]\n", "\"auth\": expected a mapping"),
