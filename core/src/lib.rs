@@ -7,12 +7,18 @@
 //!
 //! - [`codec`]: the packet model and its wire format, for every protocol level.
 //! - [`broker`]: the broker core: per-link state machines and the router.
+//! - [`client`]: the client core: one session with a broker over a series of connections.
 //! - [`topic`]: validated topic names and filters, and the subscription trie.
 //! - `driver` (feature `driver`): the async loop the runtime crates share.
+//! - `payload` (feature `payload`): the client's payload codecs (binary, utf8, json, msgpack,
+//!   cbor, bool, null).
 #![forbid(unsafe_code)]
 
 pub mod broker;
+pub mod client;
 pub mod codec;
 #[cfg(feature = "driver")]
 pub mod driver;
+#[cfg(feature = "payload")]
+pub mod payload;
 pub mod topic;

@@ -18,8 +18,11 @@
 #![forbid(unsafe_code)]
 
 mod broker;
+mod client;
 mod runtime;
 
 pub use broker::{Broker, BrokerHandle};
+pub use client::{Client, TcpConnector, connect, connect_url};
 pub use moat_mqtt_core as core;
+pub use moat_mqtt_core::driver::{ClientError, ConnectionEvent, Message, Subscription};
 pub use runtime::SmolRuntime;

@@ -458,3 +458,52 @@ fn copy(from: &mut TcpStream, to: &mut TcpStream) {
         }
     }
 }
+
+/// A real mosquitto broker on a free loopback port, stopped on drop.
+pub struct MosquittoBroker {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    child: std::process::Child,
+}
+
+impl MosquittoBroker {
+    /// Starts `mosquitto` (apt package `mosquitto`) on 127.0.0.1 and a free port.
+    pub fn start() -> Self {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port");
+        Self::start_on(free)
+    }
+
+    /// Starts `mosquitto` on `addr`'s port (on 127.0.0.1), e.g. to restart it where it was.
+    pub fn start_on(addr: SocketAddr) -> Self {
+        let port = addr.port();
+        let dir = std::env::temp_dir().join(format!("moat-mosquitto-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let conf = dir.join("mosquitto.conf");
+        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"))
+            .expect("write mosquitto.conf");
+        let mut child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run mosquitto ({e}); install it: apt-get install mosquitto"));
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(addr).is_ok() {
+                return Self { addr, child };
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("mosquitto did not start listening on {addr}");
+    }
+}
+
+impl Drop for MosquittoBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

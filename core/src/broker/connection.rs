@@ -99,6 +99,8 @@ pub struct ServerConnection {
     pending: Vec<u8>,
     packets_received: u64,
     packets_sent: u64,
+    /// PINGREQs received between CONNECT and CONNACK, answered after the CONNACK.
+    pings_owed: u32,
 }
 
 impl ServerConnection {
@@ -118,6 +120,7 @@ impl ServerConnection {
             pending: Vec::new(),
             packets_received: 0,
             packets_sent: 0,
+            pings_owed: 0,
         }
     }
 
@@ -253,6 +256,9 @@ impl ServerConnection {
         self.packets_sent += 1;
         if connack.reason == ReasonCode::Success {
             self.phase = Phase::Connected;
+            for _ in 0..std::mem::take(&mut self.pings_owed) {
+                self.send_infallible(&Packet::Pingresp, self.level);
+            }
         } else {
             self.close(CloseReason::Refused(connack.reason));
         }
@@ -307,6 +313,11 @@ impl ServerConnection {
                 return self.protocol_error(ProtocolError::ExpectedConnect(other.packet_type()));
             }
             (_, Packet::Connect(_)) => return self.protocol_error(ProtocolError::SecondConnect),
+            (Phase::Connecting, Packet::Pingreq) => {
+                // Pipelined behind CONNECT: answered right after the CONNACK (MQTT-3.2.0-1).
+                self.pings_owed += 1;
+                return;
+            }
             (_, Packet::Pingreq) => {
                 // Answered here: the router has nothing to say about it.
                 self.send_infallible(&Packet::Pingresp, self.level);
@@ -475,6 +486,19 @@ mod tests {
             CloseReason::Protocol(ProtocolError::ExpectedConnect(crate::codec::PacketType::Pingreq))
         );
         assert!(output(&mut c, t0).is_empty());
+    }
+
+    #[test]
+    fn a_pingreq_pipelined_behind_connect_is_answered_after_the_connack() {
+        let t0 = Instant::now();
+        let mut c = link(t0);
+        let mut bytes = CONNECT_311_KA10.to_vec();
+        bytes.extend_from_slice(&[0xC0, 0x00]);
+        c.handle_bytes(t0, &bytes);
+        assert!(matches!(c.poll_event(), Some(LinkEvent::Connect(_))));
+        assert!(output(&mut c, t0).is_empty(), "nothing before the CONNACK");
+        accept(&mut c);
+        assert_eq!(output(&mut c, t0), [0x20, 0x02, 0x00, 0x00, 0xD0, 0x00]);
     }
 
     #[test]

@@ -252,6 +252,7 @@ impl Router {
         let Some(client_id) = self.links.get(&link) else { return 0 };
         let Some(session) = self.sessions.get_mut(client_id) else { return 0 };
         session.wake_pending = false;
+        session.has_taken_deliveries = true;
         let mut sent = 0;
         for _ in 0..max {
             let Some(qos) = session.queue.front_qos() else { break };
@@ -366,6 +367,7 @@ impl Router {
             }
         };
         let Some(session) = self.sessions.get_mut(&client_id) else { return };
+        session.has_taken_deliveries = false;
         session.link = Some(link);
         session.level = level;
         session.will = will.map(|will| {
@@ -604,8 +606,12 @@ impl Router {
             }
             Offer::Full => {
                 self.stats.publish_dropped += 1;
-                if let Some(link) = session.link {
+                if let Some(link) = session.link
+                    && session.has_taken_deliveries
+                {
                     // Its reader stalled with a full queue of QoS 1/2 messages: a slow consumer.
+                    // (A link that has not yet been offered its backlog is not judged: it may
+                    // have just reconnected to a queue that filled while it was away.)
                     self.stats.slow_consumers += 1;
                     self.links.remove(&link);
                     self.closes.push_back((link, CloseReason::SlowConsumer));

@@ -53,6 +53,9 @@ pub(crate) struct Session {
     pub(crate) last_packet_id: u16,
     /// Whether the link was already told it has deliveries waiting.
     pub(crate) wake_pending: bool,
+    /// Whether the current link has asked for deliveries since it connected; until it has,
+    /// a full queue does not make it a slow consumer.
+    pub(crate) has_taken_deliveries: bool,
 }
 
 impl Session {
@@ -69,6 +72,7 @@ impl Session {
             qos2_received: HashSet::new(),
             last_packet_id: 0,
             wake_pending: false,
+            has_taken_deliveries: false,
         }
     }
 

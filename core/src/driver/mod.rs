@@ -8,10 +8,14 @@
 //! lock that a link takes only to hand over decoded events and collect packets to encode, so
 //! decoding and encoding run on as many threads as the runtime has.
 mod broker;
+mod client;
+mod connector;
 mod link;
 mod listener;
 mod runtime;
 
 pub use broker::BrokerCore;
+pub use client::{Client, ClientError, ConnectionEvent, Message, SUBSCRIPTION_QUEUE, Subscription, WAIT_FOR_RECONNECT};
+pub use connector::{ConnectFuture, Connector};
 pub use listener::ListenerGate;
 pub use runtime::{BoxFuture, Runtime};

@@ -1,0 +1,61 @@
+//! The client on tokio: TCP transport for the shared async client.
+
+use std::io;
+
+use moat_mqtt_core::client::options::{BrokerUrl, ClientOptions, Transport};
+use moat_mqtt_core::driver::{self, ClientError, ConnectFuture, Connector};
+use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
+
+use crate::TokioRuntime;
+
+/// The async MQTT client on tokio; see [`moat_mqtt_core::driver::Client`] for the API.
+pub type Client = driver::Client;
+
+/// Opens TCP connections with tokio (TLS and WebSocket arrive with the transports issue).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TcpConnector;
+
+impl Connector for TcpConnector {
+    type Stream = Compat<tokio::net::TcpStream>;
+
+    fn connect(&self, url: &BrokerUrl) -> ConnectFuture<Self::Stream> {
+        let target = (url.host.clone(), url.port);
+        let transport = url.scheme;
+        Box::pin(async move {
+            if transport != Transport::Tcp {
+                return Err(unsupported(transport));
+            }
+            let stream = tokio::net::TcpStream::connect(target).await?;
+            stream.set_nodelay(true)?;
+            Ok(stream.compat())
+        })
+    }
+}
+
+pub(crate) fn unsupported(transport: Transport) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!(
+            "{}:// is not available yet (TLS and WebSocket arrive with the transports issue); use mqtt://",
+            transport.scheme()
+        ),
+    )
+}
+
+/// Connects a client with `options` (its `url` says where), on the current tokio runtime.
+///
+/// # Errors
+/// See [`Client::connect`](moat_mqtt_core::driver::Client::connect).
+pub async fn connect(options: ClientOptions) -> Result<Client, ClientError> {
+    Client::connect(TokioRuntime, TcpConnector, options).await
+}
+
+/// Connects to `url` (`mqtt://[user[:password]@]host[:port]`) with the default options.
+///
+/// # Errors
+/// [`ClientError::Unreachable`] for a URL that does not parse, and as [`connect`].
+pub async fn connect_url(url: &str) -> Result<Client, ClientError> {
+    let url: BrokerUrl =
+        url.parse().map_err(|e| ClientError::Unreachable { url: url.to_owned(), reason: format!("{e}") })?;
+    connect(ClientOptions { url, ..ClientOptions::default() }).await
+}

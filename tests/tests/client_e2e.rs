@@ -1,0 +1,161 @@
+//! Our async client against our broker and against a real mosquitto, on both runtimes.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures::StreamExt;
+use moat_mqtt_core::client::options::ClientOptions;
+use moat_mqtt_core::codec::{QoS, ReasonCode};
+use moat_mqtt_core::driver::{Client, ClientError, ConnectionEvent};
+use moat_mqtt_tests::external::MosquittoBroker;
+use moat_mqtt_tests::{Rt, TestBroker};
+
+fn options(addr: SocketAddr, id: &str) -> ClientOptions {
+    let mut options = ClientOptions {
+        url: format!("mqtt://{addr}").parse().expect("url"),
+        client_id: Some(id.to_owned()),
+        ..ClientOptions::default()
+    };
+    options.keep_alive = Duration::from_secs(5);
+    options
+}
+
+/// Runs `body` to completion on runtime `rt`, with a client connector for that runtime.
+fn on(rt: Rt, body: impl AsyncFnOnce(Rt) + Send + 'static) {
+    match rt {
+        Rt::Tokio => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio")
+            .block_on(body(rt)),
+        Rt::Smol => smol::block_on(body(rt)),
+    }
+}
+
+async fn connect(rt: Rt, options: ClientOptions) -> Result<Client, ClientError> {
+    match rt {
+        Rt::Tokio => moat_mqtt_tokio::connect(options).await,
+        Rt::Smol => moat_mqtt_smol::connect(options).await,
+    }
+}
+
+async fn sleep(rt: Rt, duration: Duration) {
+    match rt {
+        Rt::Tokio => tokio::time::sleep(duration).await,
+        Rt::Smol => {
+            smol::Timer::after(duration).await;
+        }
+    }
+}
+
+async fn round_trip(rt: Rt, addr: SocketAddr) {
+    let sub = connect(rt, options(addr, "rt-sub")).await.expect("subscriber connects");
+    let mut stream = sub.subscription("rt/#", QoS::ExactlyOnce).await.expect("subscribed");
+    let publisher = connect(rt, options(addr, "rt-pub")).await.expect("publisher connects");
+    for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
+        publisher
+            .publish(&format!("rt/{}", qos as u8), format!("q{}", qos as u8), qos, false)
+            .await
+            .expect("published");
+    }
+    for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
+        let message = stream.next().await.expect("a message");
+        assert_eq!(message.topic.as_str(), format!("rt/{}", qos as u8), "{rt:?}");
+        assert_eq!(message.payload, format!("q{}", qos as u8).into_bytes(), "{rt:?}");
+        assert_eq!(message.qos, qos, "{rt:?}");
+    }
+    // A message no subscription claims goes to deliver_message.
+    let codes = sub.subscribe(&[("other", QoS::AtLeastOnce)]).await.expect("subscribe");
+    assert_eq!(codes, [ReasonCode::GrantedQoS1]);
+    publisher.publish("other", "unclaimed", QoS::AtLeastOnce, false).await.expect("published");
+    let message = sub.deliver_message().await.expect("unclaimed message");
+    assert_eq!(message.payload, "unclaimed".as_bytes());
+    publisher.disconnect().await;
+    sub.disconnect().await;
+    assert!(matches!(publisher.publish("x", "y", QoS::AtMostOnce, false).await, Err(ClientError::Closed)));
+}
+
+#[test]
+fn round_trip_through_our_broker_on_both_runtimes() {
+    for rt in Rt::ALL {
+        let broker = TestBroker::start(rt);
+        let addr = broker.addr;
+        on(rt, async move |rt| round_trip(rt, addr).await);
+    }
+}
+
+#[test]
+fn round_trip_through_mosquitto_on_both_runtimes() {
+    for rt in Rt::ALL {
+        let broker = MosquittoBroker::start();
+        let addr = broker.addr;
+        on(rt, async move |rt| round_trip(rt, addr).await);
+    }
+}
+
+#[test]
+fn unreachable_and_refused_are_clear_errors() {
+    for rt in Rt::ALL {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        on(rt, async move |rt| {
+            let error = connect(rt, options(closed, "x")).await.expect_err("nobody listens");
+            assert!(matches!(error, ClientError::Unreachable { .. }), "{rt:?}: {error}");
+        });
+    }
+}
+
+#[test]
+fn reconnects_and_resends_after_the_broker_restarts() {
+    moat_mqtt_tests::logs::install();
+    for rt in Rt::ALL {
+        let broker = MosquittoBroker::start();
+        let addr = broker.addr;
+        let (restart_tx, restart_rx) = std::sync::mpsc::channel::<()>();
+        let (restarted_tx, restarted_rx) = std::sync::mpsc::channel::<MosquittoBroker>();
+        let restarter = std::thread::spawn(move || {
+            restart_rx.recv().unwrap();
+            drop(broker);
+            std::thread::sleep(Duration::from_millis(300));
+            restarted_tx.send(MosquittoBroker::start_on(addr)).unwrap();
+        });
+        on(rt, async move |rt| {
+            let mut o = options(addr, "survivor");
+            o.reconnect_retries = moat_mqtt_core::client::options::Retries::Forever;
+            o.reconnect_max_interval = Duration::from_secs(1);
+            let client = connect(rt, o).await.expect("connects");
+            let mut events = client.events();
+            let mut stream = client.subscription("back/#", QoS::AtLeastOnce).await.expect("subscribed");
+            restart_tx.send(()).unwrap();
+            let lost = events.next().await.expect("an event");
+            assert!(matches!(lost, ConnectionEvent::Disconnected { .. }), "{rt:?}: {lost:?}");
+            // Published while the broker is down: waits for the reconnect, then completes.
+            client.publish("elsewhere", "during", QoS::AtLeastOnce, false).await.expect("published after reconnect");
+            // mosquitto kept no session (it restarted): the client subscribed again by itself.
+            let other = connect(rt, options(addr, "other")).await.expect("second client");
+            let mut delivered = None;
+            for _ in 0..50 {
+                other.publish("back/1", "after", QoS::AtLeastOnce, false).await.expect("published");
+                let wait = futures::future::select(stream.next(), Box::pin(sleep(rt, Duration::from_millis(100))));
+                if let futures::future::Either::Left((message, _)) = wait.await {
+                    delivered = message;
+                    break;
+                }
+            }
+            let message = delivered.expect("delivered after resubscribing");
+            assert_eq!(message.payload, "after".as_bytes(), "{rt:?}");
+            let mut seen = Vec::new();
+            while let Ok(event) = events.try_recv() {
+                seen.push(event);
+            }
+            assert!(seen.iter().any(|e| matches!(e, ConnectionEvent::Reconnecting { .. })), "{rt:?}: {seen:?}");
+            assert!(
+                seen.iter().any(|e| matches!(e, ConnectionEvent::Connected { session_present: false })),
+                "{rt:?}: {seen:?}"
+            );
+            client.disconnect().await;
+        });
+        let _broker = restarted_rx.recv().unwrap();
+        restarter.join().unwrap();
+    }
+}
