@@ -475,11 +475,32 @@ impl MosquittoBroker {
 
     /// Starts `mosquitto` on `addr`'s port (on 127.0.0.1), e.g. to restart it where it was.
     pub fn start_on(addr: SocketAddr) -> Self {
+        Self::start_with(addr, false)
+    }
+
+    /// Starts `mosquitto` on `addr`'s port; with `persistent`, sessions and queued messages
+    /// are saved at shutdown in a folder kept per port, and loaded at the next start there.
+    pub fn start_with(addr: SocketAddr, persistent: bool) -> Self {
         let port = addr.port();
         let dir = std::env::temp_dir().join(format!("moat-mosquitto-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
+        // mosquitto started as root drops to its own user: let it write its files here.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod temp dir");
+        }
         let conf = dir.join("mosquitto.conf");
-        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"))
+        let persistence = if persistent {
+            format!("persistence true\npersistence_location {}/\n", dir.display())
+        } else {
+            "persistence false\n".to_owned()
+        };
+        let trace = if std::env::var_os("MOSQUITTO_TRACE").is_some() {
+            format!("log_dest file {}/mosquitto.log\nlog_type all\n", dir.display())
+        } else {
+            String::new()
+        };
+        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\n{persistence}{trace}"))
             .expect("write mosquitto.conf");
         let mut child = Command::new("mosquitto")
             .arg("-c")
@@ -498,6 +519,14 @@ impl MosquittoBroker {
         let _ = child.kill();
         let _ = child.wait();
         panic!("mosquitto did not start listening on {addr}");
+    }
+}
+
+impl MosquittoBroker {
+    /// Stops it the way an operator would (SIGTERM), so that it saves its persistence file.
+    pub fn terminate(mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
     }
 }
 

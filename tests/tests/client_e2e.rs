@@ -159,3 +159,93 @@ fn reconnects_and_resends_after_the_broker_restarts() {
         restarter.join().unwrap();
     }
 }
+
+/// A QoS 1 or 2 publisher and a subscriber, both with persistent sessions and auto-reconnect,
+/// while the broker (mosquitto with persistence) is restarted: every message whose publish
+/// returned Ok arrives, and at QoS 2 none arrives twice.
+fn nothing_acknowledged_is_lost_across_a_broker_restart(qos: QoS) {
+    const MESSAGES: u32 = 60;
+    for rt in Rt::ALL {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let broker = MosquittoBroker::start_with(port, true);
+        let addr = broker.addr;
+        let (restart_tx, restart_rx) = std::sync::mpsc::channel::<()>();
+        let restarter = std::thread::spawn(move || {
+            restart_rx.recv().unwrap();
+            broker.terminate();
+            std::thread::sleep(Duration::from_millis(300));
+            MosquittoBroker::start_with(addr, true)
+        });
+        let persistent = |id: &str| {
+            let mut o = options(addr, id);
+            o.clean_session = false;
+            o.reconnect_retries = moat_mqtt_core::client::options::Retries::Forever;
+            o.reconnect_max_interval = Duration::from_millis(500);
+            o
+        };
+        let (acknowledged, received) = {
+            let (sub_options, pub_options) = (persistent(&format!("keeper-{qos:?}")), persistent("pusher"));
+            let result = std::sync::Arc::new(std::sync::Mutex::new((Vec::new(), Vec::new())));
+            let shared = std::sync::Arc::clone(&result);
+            on(rt, async move |rt| {
+                let subscriber = connect(rt, sub_options).await.expect("subscriber");
+                let mut stream = subscriber.subscription("seq", qos).await.expect("subscribed");
+                let publisher = connect(rt, pub_options).await.expect("publisher");
+                let publishing = async {
+                    let mut acknowledged = Vec::new();
+                    for n in 0..MESSAGES {
+                        if n == 20 {
+                            restart_tx.send(()).unwrap();
+                        }
+                        if publisher.publish("seq", n.to_string(), qos, false).await.is_ok() {
+                            acknowledged.push(n);
+                        }
+                    }
+                    acknowledged
+                };
+                let receiving = async {
+                    let mut received = Vec::new();
+                    loop {
+                        let next = futures::future::select(stream.next(), Box::pin(sleep(rt, Duration::from_secs(5))));
+                        match next.await {
+                            futures::future::Either::Left((Some(m), _)) => {
+                                received.push(String::from_utf8_lossy(&m.payload).parse::<u32>().unwrap());
+                            }
+                            _ => break received,
+                        }
+                        if received.len() as u32 >= MESSAGES && qos == QoS::ExactlyOnce {
+                            break received;
+                        }
+                    }
+                };
+                let (acknowledged, received) = futures::join!(publishing, receiving);
+                *shared.lock().unwrap() = (acknowledged, received);
+                publisher.disconnect().await;
+                subscriber.disconnect().await;
+            });
+            let (a, r) = &*result.lock().unwrap();
+            (a.clone(), r.clone())
+        };
+        let _broker = restarter.join().unwrap();
+        assert_eq!(acknowledged.len() as u32, MESSAGES, "{rt:?}: every publish completes after the restart");
+        for n in &acknowledged {
+            assert!(received.contains(n), "{rt:?} QoS {qos:?}: acknowledged message {n} lost; got {received:?}");
+        }
+        if qos == QoS::ExactlyOnce {
+            let mut unique = received.clone();
+            unique.sort_unstable();
+            unique.dedup();
+            assert_eq!(unique.len(), received.len(), "{rt:?}: a QoS 2 message arrived twice: {received:?}");
+        }
+    }
+}
+
+#[test]
+fn qos1_nothing_acknowledged_is_lost_across_a_broker_restart() {
+    nothing_acknowledged_is_lost_across_a_broker_restart(QoS::AtLeastOnce);
+}
+
+#[test]
+fn qos2_nothing_acknowledged_is_lost_or_duplicated_across_a_broker_restart() {
+    nothing_acknowledged_is_lost_across_a_broker_restart(QoS::ExactlyOnce);
+}
