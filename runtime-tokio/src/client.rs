@@ -1,7 +1,5 @@
 //! The client on tokio: TCP transport for the shared async client.
 
-use std::io;
-
 use moat_mqtt_core::client::options::{BrokerUrl, ClientOptions, Transport};
 use moat_mqtt_core::driver::{self, ClientError, ConnectFuture, Connector};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
@@ -23,23 +21,13 @@ impl Connector for TcpConnector {
         let transport = url.scheme;
         Box::pin(async move {
             if transport != Transport::Tcp {
-                return Err(unsupported(transport));
+                return Err(driver::unsupported_transport(transport));
             }
             let stream = tokio::net::TcpStream::connect(target).await?;
             stream.set_nodelay(true)?;
             Ok(stream.compat())
         })
     }
-}
-
-pub(crate) fn unsupported(transport: Transport) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        format!(
-            "{}:// is not available yet (TLS and WebSocket arrive with the transports issue); use mqtt://",
-            transport.scheme()
-        ),
-    )
 }
 
 /// Connects a client with `options` (its `url` says where), on the current tokio runtime.
@@ -55,7 +43,5 @@ pub async fn connect(options: ClientOptions) -> Result<Client, ClientError> {
 /// # Errors
 /// [`ClientError::Unreachable`] for a URL that does not parse, and as [`connect`].
 pub async fn connect_url(url: &str) -> Result<Client, ClientError> {
-    let url: BrokerUrl =
-        url.parse().map_err(|e| ClientError::Unreachable { url: url.to_owned(), reason: format!("{e}") })?;
-    connect(ClientOptions { url, ..ClientOptions::default() }).await
+    connect(driver::options_for_url(url)?).await
 }

@@ -6,7 +6,8 @@ use std::pin::Pin;
 
 use futures::io::{AsyncRead, AsyncWrite};
 
-use crate::client::options::BrokerUrl;
+use super::ClientError;
+use crate::client::options::{BrokerUrl, ClientOptions, Transport};
 
 /// A future that opens a transport.
 pub type ConnectFuture<S> = Pin<Box<dyn Future<Output = io::Result<S>> + Send + 'static>>;
@@ -19,4 +20,26 @@ pub trait Connector: Send + Sync + 'static {
 
     /// Opens a stream to `url`'s host and port (and performs its transport handshake).
     fn connect(&self, url: &BrokerUrl) -> ConnectFuture<Self::Stream>;
+}
+
+/// The error a connector gives for a transport it cannot open (yet).
+#[must_use]
+pub fn unsupported_transport(transport: Transport) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!(
+            "{}:// is not available yet (TLS and WebSocket arrive with the transports issue); use mqtt://",
+            transport.scheme()
+        ),
+    )
+}
+
+/// Default client options for `url`, for the runtimes' `connect_url`.
+///
+/// # Errors
+/// [`ClientError::Unreachable`] naming what is wrong with the URL.
+pub fn options_for_url(url: &str) -> Result<ClientOptions, ClientError> {
+    let parsed: BrokerUrl =
+        url.parse().map_err(|e| ClientError::Unreachable { url: url.to_owned(), reason: format!("{e}") })?;
+    Ok(ClientOptions { url: parsed, ..ClientOptions::default() })
 }

@@ -16,6 +16,6 @@ mod runtime;
 
 pub use broker::BrokerCore;
 pub use client::{Client, ClientError, ConnectionEvent, Message, SUBSCRIPTION_QUEUE, Subscription, WAIT_FOR_RECONNECT};
-pub use connector::{ConnectFuture, Connector};
+pub use connector::{ConnectFuture, Connector, options_for_url, unsupported_transport};
 pub use listener::ListenerGate;
 pub use runtime::{BoxFuture, Runtime};

@@ -71,6 +71,8 @@ pub(super) struct Task<R, C> {
     connected_now: bool,
     stop_replies: Vec<oneshot::Sender<()>>,
     stopping: bool,
+    /// Messages for `deliver_message` dropped because it was not read.
+    unclaimed_dropped: u64,
     timer: Option<(Instant, BoxFuture)>,
 }
 
@@ -109,6 +111,7 @@ impl<R: Runtime, C: Connector> Task<R, C> {
             connected_now: false,
             stop_replies: Vec::new(),
             stopping: false,
+            unclaimed_dropped: 0,
             timer: None,
         })
     }
@@ -458,8 +461,11 @@ impl<R: Runtime, C: Connector> Task<R, C> {
                 // The Subscription was dropped.
                 Err(e) if e.is_disconnected() => false,
                 Err(_) => {
-                    route.dropped.fetch_add(1, Ordering::Relaxed);
-                    log::warn!("subscription {:?} is not read: message on {} dropped", route.filter, message.topic);
+                    let dropped = route.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                    // Said at the 1st, 2nd, 4th, 8th ... drop, not at every one.
+                    if dropped.is_power_of_two() {
+                        log::warn!("subscription {:?} is not read: {dropped} messages dropped", route.filter);
+                    }
                     true
                 }
             }
@@ -468,7 +474,14 @@ impl<R: Runtime, C: Connector> Task<R, C> {
             && let Err(e) = self.unclaimed.try_send(message)
             && !e.is_disconnected()
         {
-            log::warn!("deliver_message() is not read: message on {} dropped", e.into_inner().topic);
+            self.unclaimed_dropped += 1;
+            if self.unclaimed_dropped.is_power_of_two() {
+                log::warn!(
+                    "deliver_message() is not read: {} messages no subscription claimed were dropped (last on {})",
+                    self.unclaimed_dropped,
+                    e.into_inner().topic
+                );
+            }
         }
     }
 
