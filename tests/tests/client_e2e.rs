@@ -249,3 +249,30 @@ fn qos1_nothing_acknowledged_is_lost_across_a_broker_restart() {
 fn qos2_nothing_acknowledged_is_lost_or_duplicated_across_a_broker_restart() {
     nothing_acknowledged_is_lost_across_a_broker_restart(QoS::ExactlyOnce);
 }
+
+/// rumqttc's deadlock, absent: a subscription nobody reads fills up, drops and counts, and
+/// the client goes on publishing and receiving elsewhere.
+#[test]
+fn an_unread_subscription_never_blocks_the_client() {
+    for rt in Rt::ALL {
+        let broker = TestBroker::start(rt);
+        let addr = broker.addr;
+        on(rt, async move |rt| {
+            let client = connect(rt, options(addr, "lazy")).await.expect("connects");
+            let unread = client.subscription("flood", QoS::AtLeastOnce).await.expect("subscribed");
+            let mut read = client.subscription("ping", QoS::AtLeastOnce).await.expect("subscribed");
+            let flooder = connect(rt, options(addr, "flooder")).await.expect("connects");
+            let total = moat_mqtt_core::driver::SUBSCRIPTION_QUEUE + 200;
+            for n in 0..total {
+                flooder.publish("flood", n.to_string(), QoS::AtLeastOnce, false).await.expect("published");
+            }
+            // The same client still publishes (QoS 1 completes) and receives on another stream.
+            client.publish("ping", "still alive", QoS::AtLeastOnce, false).await.expect("not blocked");
+            let message = read.next().await.expect("delivered");
+            assert_eq!(message.payload, "still alive".as_bytes(), "{rt:?}");
+            assert!(unread.dropped() >= 150, "{rt:?}: dropped {}", unread.dropped());
+            client.disconnect().await;
+            flooder.disconnect().await;
+        });
+    }
+}
