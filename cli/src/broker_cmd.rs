@@ -24,7 +24,7 @@ pub(crate) enum RuntimeChoice {
 #[cfg(not(all(feature = "runtime-tokio", feature = "runtime-smol")))]
 impl RuntimeChoice {
     /// The name `--runtime` takes, and the Cargo feature that builds this runtime in.
-    fn names(self) -> (&'static str, &'static str) {
+    pub(crate) fn names(self) -> (&'static str, &'static str) {
         match self {
             RuntimeChoice::Tokio => ("tokio", "runtime-tokio"),
             RuntimeChoice::Smol => ("smol", "runtime-smol"),
@@ -34,10 +34,10 @@ impl RuntimeChoice {
 
 /// The runtime used when `--runtime` is not given: tokio if built in, else smol.
 #[cfg(feature = "runtime-tokio")]
-const DEFAULT_RUNTIME: RuntimeChoice = RuntimeChoice::Tokio;
+pub(crate) const DEFAULT_RUNTIME: RuntimeChoice = RuntimeChoice::Tokio;
 /// The runtime used when `--runtime` is not given: tokio if built in, else smol.
 #[cfg(not(feature = "runtime-tokio"))]
-const DEFAULT_RUNTIME: RuntimeChoice = RuntimeChoice::Smol;
+pub(crate) const DEFAULT_RUNTIME: RuntimeChoice = RuntimeChoice::Smol;
 
 /// Options of `moat mqtt broker` (besides the global `-c FILE`, also accepted here).
 #[derive(Debug, clap::Args)]

@@ -1,7 +1,10 @@
 //! `moat`: the moat-mqtt command line.
 //!
-//! `moat [-c FILE] [-v|-q] mqtt {pub|sub|broker|...}`. For now: `moat version` and
-//! `moat mqtt broker [-c FILE] [--runtime tokio|smol]`.
+//! `moat [-c FILE] [-v|-q] mqtt {pub|sub|broker}`, and `moat version`.
+//!
+//! `-c FILE` and `-v` may also follow the subcommand. `-q` (quiet) does too for `moat mqtt
+//! broker`, but after `pub` and `sub` it is their QoS: there, quiet is `moat -q mqtt pub ...`
+//! or `--quiet`.
 //!
 //! Exit codes: 0 success, 1 failure while running, 2 bad command line or configuration.
 #![forbid(unsafe_code)]
@@ -12,6 +15,9 @@ use std::process::ExitCode;
 use clap::{ArgAction, Parser, Subcommand};
 
 mod broker_cmd;
+mod client_opts;
+mod pub_cmd;
+mod sub_cmd;
 
 /// moat-mqtt: an MQTT 3.1 / 3.1.1 / 5.0 broker and client.
 #[derive(Debug, Parser)]
@@ -23,8 +29,9 @@ struct Cli {
     /// More log output (repeat for more); RUST_LOG overrides.
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count, global = true)]
     verbose: u8,
-    /// Less log output (repeat for less).
-    #[arg(short = 'q', long = "quiet", action = ArgAction::Count, global = true, conflicts_with = "verbose")]
+    /// Less log output (repeat for less). Only here and after `broker`: after `pub` and `sub`,
+    /// `-q` is the QoS (use `--quiet` there).
+    #[arg(short = 'q', long = "quiet", action = ArgAction::Count)]
     quiet: u8,
     #[command(subcommand)]
     command: Command,
@@ -35,7 +42,7 @@ struct Cli {
 enum Command {
     /// Print the version and the MQTT protocol levels this build speaks.
     Version,
-    /// MQTT tools: the broker (clients arrive later).
+    /// MQTT tools: broker, publisher and subscriber.
     Mqtt {
         /// What to run.
         #[command(subcommand)]
@@ -47,20 +54,46 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum MqttCommand {
     /// Run an MQTT broker (without a configuration: one listener on 0.0.0.0:1883).
-    Broker(broker_cmd::BrokerArgs),
+    Broker {
+        /// The broker's options.
+        #[command(flatten)]
+        args: broker_cmd::BrokerArgs,
+        /// Less log output (repeat for less).
+        #[arg(short = 'q', long = "quiet", action = ArgAction::Count)]
+        quiet: u8,
+    },
+    /// Publish messages to a topic (one connection, then exit).
+    Pub(Box<pub_cmd::PubArgs>),
+    /// Subscribe to topic filters and print `topic<TAB>payload` per message.
+    Sub(Box<sub_cmd::SubArgs>),
 }
 
 /// Parses the command line, sets up logging and runs the command.
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let level = match i16::from(cli.verbose) - i16::from(cli.quiet) {
+    // The broker and `version` log at info; pub and sub, whose stdout is their output, only
+    // warn unless asked for more.
+    let (base, quiet) = match &cli.command {
+        Command::Version => (0, 0),
+        Command::Mqtt { command: MqttCommand::Broker { quiet, .. } } => (0, *quiet),
+        Command::Mqtt { command: MqttCommand::Pub(args) } => (-1, args.client.quiet),
+        Command::Mqtt { command: MqttCommand::Sub(args) } => (-1, args.client.quiet),
+    };
+    let level = match base + i16::from(cli.verbose) - i16::from(cli.quiet) - i16::from(quiet) {
         ..=-2 => log::LevelFilter::Error,
         -1 => log::LevelFilter::Warn,
         0 => log::LevelFilter::Info,
         1 => log::LevelFilter::Debug,
         _ => log::LevelFilter::Trace,
     };
-    env_logger::Builder::new().filter_level(level).parse_default_env().init();
+    let mut logger = env_logger::Builder::new();
+    logger.filter_level(level);
+    if base < 0 && level <= log::LevelFilter::Warn && std::env::var_os("RUST_LOG").is_none() {
+        // pub and sub tell why the client ended in their one `error:` line; the client task's
+        // own warnings about it would only repeat that.
+        logger.filter_module("moat_mqtt_core::driver::client", log::LevelFilter::Error.min(level));
+    }
+    logger.parse_default_env().init();
     if let Some(config) = &cli.config {
         log::debug!("configuration file {} given", config.display());
     }
@@ -78,16 +111,24 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Mqtt { command: MqttCommand::Broker(args) } => match broker_cmd::run(cli.config.as_deref(), &args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(broker_cmd::Failure::Usage(err)) => {
-                eprintln!("error: {err:#}");
-                ExitCode::from(2)
+        Command::Mqtt { command } => {
+            let config = cli.config.as_deref();
+            let result = match &command {
+                MqttCommand::Broker { args, .. } => broker_cmd::run(config, args),
+                MqttCommand::Pub(args) => pub_cmd::run(config, args),
+                MqttCommand::Sub(args) => sub_cmd::run(config, args),
+            };
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(broker_cmd::Failure::Usage(err)) => {
+                    eprintln!("error: {err:#}");
+                    ExitCode::from(2)
+                }
+                Err(broker_cmd::Failure::Run(err)) => {
+                    eprintln!("error: {err:#}");
+                    ExitCode::FAILURE
+                }
             }
-            Err(broker_cmd::Failure::Run(err)) => {
-                eprintln!("error: {err:#}");
-                ExitCode::FAILURE
-            }
-        },
+        }
     }
 }

@@ -9,8 +9,8 @@ use super::ConfigError;
 use super::node::{Node, Pos, Value};
 use super::walk::{Entry, Schema, Walker, join};
 
-/// The top-level keys.
-const TOP: Schema = &[
+/// The top-level keys (the client's loader skips them).
+pub(super) const TOP: Schema = &[
     ("listeners", &[]),
     ("timeout-disconnect-delay", &[]),
     ("sys-interval", &[]),
@@ -21,6 +21,8 @@ const TOP: Schema = &[
     ("topic-check", &[]),
     ("plugins", &[]),
     ("broker", &[]),
+    // The client keys of `moat mqtt pub|sub`, which may share the file.
+    ("client", &[]),
 ];
 
 /// The keys of one listener (and of the `default` template).

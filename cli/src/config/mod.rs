@@ -23,6 +23,9 @@
 //!   accepted silently for now. WebSocket (`type: ws`) and TLS (`ssl: on`) listeners are
 //!   rejected with a clear error until the transports exist.
 //!
+//! The client's keys (for `moat mqtt pub` and `sub`) are read from the same kind of file by
+//! [`load_client_file`]: at the top level or under `client:`, into a `ClientOptions`.
+//!
 //! The YAML crate is `serde-saphyr`: pure Rust with a panic-free parser, and errors that carry
 //! line and column. `serde_yaml` is deprecated and unmaintained, and `serde_norway`, its
 //! maintained fork, still builds on `unsafe-libyaml` (libyaml translated to unsafe Rust).
@@ -36,8 +39,11 @@ use std::path::{Path, PathBuf};
 use moat_mqtt_core::broker::BrokerConfig;
 
 mod broker;
+mod client;
 mod node;
 mod walk;
+
+pub use client::{LoadedClientConfig, load_client_file, load_client_str, load_mapping_file, load_mapping_str};
 
 #[cfg(test)]
 mod tests;
