@@ -258,7 +258,7 @@ impl World {
         trace!("op: open link {id} (max packet size {})", config.max_packet_size);
         self.links.push(Link {
             id,
-            conn: ServerConnection::new(self.now, config),
+            conn: ServerConnection::new(self.now, &config),
             decoder: Decoder::new(ProtocolLevel::V3_1_1).with_max_packet_size(usize::MAX),
             inbox: BytesMut::new(),
             budget: usize::MAX,

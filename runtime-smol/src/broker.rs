@@ -3,10 +3,12 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use moat_mqtt_core::broker::BrokerConfig;
 use moat_mqtt_core::driver::{BrokerCore, ListenerGate};
+use smol::Async;
 use smol::net::TcpListener;
 use smol::stream::StreamExt;
 
@@ -19,7 +21,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct Broker {
     core: BrokerCore<SmolRuntime>,
-    listeners: Vec<(ListenerGate, TcpListener)>,
+    listeners: Vec<(ListenerGate, Listener)>,
 }
 
 /// Controls a running broker from elsewhere: [`shutdown`](BrokerCore::shutdown),
@@ -42,7 +44,7 @@ impl Broker {
             let socket = TcpListener::bind(listener.bind.as_str()).await.map_err(|e| {
                 io::Error::new(e.kind(), format!("listener {}: cannot bind {}: {e}", listener.name, listener.bind))
             })?;
-            listeners.push((ListenerGate::new(listener), socket));
+            listeners.push((ListenerGate::new(listener), socket.into()));
         }
         Ok(Self { core, listeners })
     }
@@ -52,7 +54,7 @@ impl Broker {
     pub fn local_addrs(&self) -> Vec<(String, SocketAddr)> {
         self.listeners
             .iter()
-            .filter_map(|(gate, socket)| Some((gate.name().to_owned(), socket.local_addr().ok()?)))
+            .filter_map(|(gate, socket)| Some((gate.name().to_owned(), socket.get_ref().local_addr().ok()?)))
             .collect()
     }
 
@@ -95,17 +97,19 @@ impl Broker {
     }
 }
 
-async fn accept_loop(core: BrokerCore<SmolRuntime>, gate: ListenerGate, socket: TcpListener) {
+/// A listening socket. Accepting from the bare `Async` listener yields bare `Async` sockets
+/// (16 bytes), where smol's `TcpStream` keeps two readiness futures beside every idle connection.
+type Listener = Arc<Async<std::net::TcpListener>>;
+
+async fn accept_loop(core: BrokerCore<SmolRuntime>, gate: ListenerGate, socket: Listener) {
     loop {
         match socket.accept().await {
             Ok((stream, peer)) => {
                 // Small packets are the norm: send them at once.
-                if let Err(e) = stream.set_nodelay(true) {
+                if let Err(e) = stream.get_ref().set_nodelay(true) {
                     log::debug!("listener {}: TCP_NODELAY for {peer}: {e}", gate.name());
                 }
-                if let Some(serve) = gate.accept(&core, stream, peer.to_string()) {
-                    SmolRuntime.spawn_task(serve).detach();
-                }
+                gate.accept(&core, stream, &peer.to_string());
             }
             Err(e) => {
                 // Out of file descriptors and the like: say so, and do not spin.

@@ -8,9 +8,8 @@ use std::time::Duration;
 use moat_mqtt_core::broker::BrokerConfig;
 use moat_mqtt_core::driver::{BrokerCore, ListenerGate};
 use tokio::net::TcpListener;
-use tokio_util::compat::TokioAsyncReadCompatExt;
 
-use crate::TokioRuntime;
+use crate::{TcpConnection, TokioRuntime};
 
 /// How long shutdown waits for links to say goodbye.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -100,9 +99,7 @@ async fn accept_loop(core: BrokerCore<TokioRuntime>, gate: ListenerGate, socket:
                 if let Err(e) = stream.set_nodelay(true) {
                     log::debug!("listener {}: TCP_NODELAY for {peer}: {e}", gate.name());
                 }
-                if let Some(serve) = gate.accept(&core, stream.compat(), peer.to_string()) {
-                    drop(tokio::spawn(serve));
-                }
+                gate.accept(&core, TcpConnection(stream), &peer.to_string());
             }
             Err(e) => {
                 // Out of file descriptors and the like: say so, and do not spin.

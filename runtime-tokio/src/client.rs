@@ -2,9 +2,8 @@
 
 use moat_mqtt_core::client::options::{BrokerUrl, ClientOptions, Transport};
 use moat_mqtt_core::driver::{self, ClientError, ConnectFuture, Connector};
-use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
-use crate::TokioRuntime;
+use crate::{TcpConnection, TokioRuntime};
 
 /// The async MQTT client on tokio; see [`moat_mqtt_core::driver::Client`] for the API.
 pub type Client = driver::Client;
@@ -14,7 +13,7 @@ pub type Client = driver::Client;
 pub struct TcpConnector;
 
 impl Connector for TcpConnector {
-    type Stream = Compat<tokio::net::TcpStream>;
+    type Stream = TcpConnection;
 
     fn connect(&self, url: &BrokerUrl) -> ConnectFuture<Self::Stream> {
         let target = (url.host.clone(), url.port);
@@ -25,7 +24,7 @@ impl Connector for TcpConnector {
             }
             let stream = tokio::net::TcpStream::connect(target).await?;
             stream.set_nodelay(true)?;
-            Ok(stream.compat())
+            Ok(TcpConnection(stream))
         })
     }
 }

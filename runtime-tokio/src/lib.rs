@@ -18,9 +18,11 @@
 mod broker;
 mod client;
 mod runtime;
+mod stream;
 
 pub use broker::{Broker, BrokerHandle};
 pub use client::{Client, TcpConnector, connect, connect_url};
 pub use moat_mqtt_core as core;
 pub use moat_mqtt_core::driver::{ClientError, ConnectionEvent, Message, Subscription};
 pub use runtime::TokioRuntime;
+pub use stream::TcpConnection;

@@ -492,10 +492,14 @@ pub mod helpers {
     /// reason containing `reason`, and returns it; panics, showing what was logged about
     /// `addr`, if none comes.
     pub fn close_reason(addr: SocketAddr, reason: &str) -> String {
-        let who = format!("{addr} via test closed: ");
+        let opened = format!(": connection from {addr} via test");
         let mut found = None;
         wait_until(Duration::from_secs(3), || {
-            found = logs::matching(&[&who, reason]).pop();
+            found = logs::matching(&[&opened]).pop().and_then(|line| {
+                // "INFO #12: connection from ...": later lines about the link carry only "#12".
+                let id = line.split_whitespace().nth(1)?.trim_end_matches(':').to_owned();
+                logs::matching(&[&format!("{id}: closed: "), reason]).pop()
+            });
             found.is_some()
         });
         found.unwrap_or_else(|| {

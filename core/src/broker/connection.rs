@@ -87,7 +87,9 @@ enum Phase {
 ///    [`is_finished`](Self::is_finished), close the network connection.
 #[derive(Debug)]
 pub struct ServerConnection {
-    config: LinkConfig,
+    /// The highest protocol level accepted (the rest of the link's config lives in the decoder
+    /// and the connect deadline).
+    max_level: ProtocolLevel,
     decoder: Decoder,
     recv: BytesMut,
     phase: Phase,
@@ -97,8 +99,9 @@ pub struct ServerConnection {
     last_packet: Instant,
     events: VecDeque<LinkEvent>,
     pending: Vec<u8>,
-    packets_received: u64,
-    packets_sent: u64,
+    /// Packets decoded and encoded since [`take_packet_counts`](Self::take_packet_counts).
+    packets_received: u32,
+    packets_sent: u32,
     /// PINGREQs received between CONNECT and CONNACK, answered after the CONNACK.
     pings_owed: u32,
 }
@@ -106,11 +109,11 @@ pub struct ServerConnection {
 impl ServerConnection {
     /// A link whose network connection was accepted at `now`.
     #[must_use]
-    pub fn new(now: Instant, config: LinkConfig) -> Self {
+    pub fn new(now: Instant, config: &LinkConfig) -> Self {
         let decoder = Decoder::new(ProtocolLevel::V3_1_1).with_max_packet_size(config.max_packet_size);
         Self {
             phase: Phase::AwaitingConnect { deadline: now + config.connect_timeout },
-            config,
+            max_level: config.max_level,
             decoder,
             recv: BytesMut::new(),
             level: ProtocolLevel::V3_1_1,
@@ -142,16 +145,13 @@ impl ServerConnection {
         self.phase == Phase::Closed
     }
 
-    /// Packets decoded from the client so far.
+    /// Packets decoded from the client and encoded for it since the last call, for the
+    /// broker's counters; the counts start again at zero.
     #[must_use]
-    pub fn packets_received(&self) -> u64 {
-        self.packets_received
-    }
-
-    /// Packets encoded for the client so far.
-    #[must_use]
-    pub fn packets_sent(&self) -> u64 {
-        self.packets_sent
+    pub fn take_packet_counts(&mut self) -> (u64, u64) {
+        let counts = (u64::from(self.packets_received), u64::from(self.packets_sent));
+        (self.packets_received, self.packets_sent) = (0, 0);
+        counts
     }
 
     /// Bytes encoded and not yet taken by [`poll_transmit`](Self::poll_transmit).
@@ -184,7 +184,7 @@ impl ServerConnection {
             match self.decoder.decode(&mut self.recv) {
                 Ok(Some(packet)) => {
                     self.last_packet = now;
-                    self.packets_received += 1;
+                    self.packets_received = self.packets_received.saturating_add(1);
                     self.on_packet(packet);
                 }
                 Ok(None) => break,
@@ -209,7 +209,8 @@ impl ServerConnection {
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.phase {
             Phase::AwaitingConnect { deadline } if now >= deadline => {
-                self.close(CloseReason::ConnectTimeout(self.config.connect_timeout));
+                // Until a whole packet arrives, `last_packet` is when the link was accepted.
+                self.close(CloseReason::ConnectTimeout(deadline.saturating_duration_since(self.last_packet)));
             }
             Phase::Connected | Phase::Connecting => {
                 if let Some(limit) = self.keep_alive_limit
@@ -253,7 +254,7 @@ impl ServerConnection {
             return Ok(());
         }
         encode(&Packet::Connack(connack.clone()), self.level, &mut self.pending)?;
-        self.packets_sent += 1;
+        self.packets_sent = self.packets_sent.saturating_add(1);
         if connack.reason == ReasonCode::Success {
             self.phase = Phase::Connected;
             for _ in 0..std::mem::take(&mut self.pings_owed) {
@@ -280,7 +281,7 @@ impl ServerConnection {
             return Ok(());
         }
         encode(packet, self.level, &mut self.pending)?;
-        self.packets_sent += 1;
+        self.packets_sent = self.packets_sent.saturating_add(1);
         Ok(())
     }
 
@@ -297,7 +298,7 @@ impl ServerConnection {
     fn on_packet(&mut self, packet: Packet) {
         let event = match (self.phase, packet) {
             (Phase::AwaitingConnect { .. }, Packet::Connect(connect)) => {
-                if connect.level > self.config.max_level {
+                if connect.level > self.max_level {
                     self.refuse_level(connect.level.level());
                     return;
                 }
@@ -370,7 +371,7 @@ impl ServerConnection {
     /// Encodes a packet that cannot fail to encode (fixed shape, no caller data).
     fn send_infallible(&mut self, packet: &Packet, level: ProtocolLevel) {
         let result = encode(packet, level, &mut self.pending);
-        self.packets_sent += 1;
+        self.packets_sent = self.packets_sent.saturating_add(1);
         debug_assert!(result.is_ok(), "{packet:?} must encode: {result:?}");
     }
 
@@ -388,7 +389,7 @@ mod tests {
     const CONNECT_311_KA0: &[u8] = &[0x10, 0x0E, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 0, 0, 2, b'i', b'd'];
 
     fn link(t0: Instant) -> ServerConnection {
-        ServerConnection::new(t0, LinkConfig::default())
+        ServerConnection::new(t0, &LinkConfig::default())
     }
 
     fn events(c: &mut ServerConnection) -> Vec<LinkEvent> {

@@ -25,3 +25,15 @@ pub use stats::{Load, Stats};
 
 #[cfg(test)]
 mod sim_tests;
+/// Every connected client holds one link and one session, most of them idle: their size is the
+/// broker's memory per connection (BENCHMARKS.md). These bounds catch a field that grows them.
+#[cfg(all(test, target_pointer_width = "64"))]
+mod idle_size {
+    #[test]
+    fn link_and_session_state_stay_small() {
+        let link = std::mem::size_of::<super::ServerConnection>();
+        let session = std::mem::size_of::<super::session::Session>();
+        assert!(link <= 168, "ServerConnection grew to {link} bytes");
+        assert!(session <= 152, "Session grew to {session} bytes");
+    }
+}

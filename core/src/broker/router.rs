@@ -357,12 +357,12 @@ impl Router {
                 // A clean session replaces the stored one and everything it held.
                 let old = e.remove();
                 self.stats.session_resumed();
-                self.discard(&old);
-                self.sessions.insert(client_id.clone(), Box::new(Session::new(client_id.clone(), true, level)));
+                self.discard(&client_id, &old);
+                self.sessions.insert(client_id.clone(), Box::new(Session::new(true, level)));
                 false
             }
             Entry::Vacant(e) => {
-                e.insert(Box::new(Session::new(client_id.clone(), clean, level)));
+                e.insert(Box::new(Session::new(clean, level)));
                 false
             }
         };
@@ -435,7 +435,7 @@ impl Router {
         }
         if session.clean {
             if let Some(session) = self.sessions.remove(client_id) {
-                self.discard(&session);
+                self.discard(client_id, &session);
             }
         } else {
             let dropped = session.queue.drop_qos0() as u64;
@@ -447,15 +447,11 @@ impl Router {
     }
 
     /// A session ends: its subscriptions leave the trie, its messages leave the counters.
-    fn discard(&mut self, session: &Session) {
+    fn discard(&mut self, client_id: &ByteString, session: &Session) {
         self.stats.inflight = self.stats.inflight.saturating_sub(session.inflight.len() as u64);
         self.stats.stored = self.stats.stored.saturating_sub(session.queue.len() as u64);
-        self.drop_subscriptions(session);
-    }
-
-    fn drop_subscriptions(&mut self, session: &Session) {
         for filter in session.subscriptions.keys() {
-            self.subscriptions.remove(filter, &session.client_id);
+            self.subscriptions.remove(filter, client_id);
         }
     }
 

@@ -95,7 +95,7 @@ impl Sim {
     fn open(&mut self) -> u64 {
         let id = self.next_link;
         self.next_link += 1;
-        let conn = ServerConnection::new(self.now, LinkConfig::default());
+        let conn = ServerConnection::new(self.now, &LinkConfig::default());
         let client = Client {
             conn,
             decoder: Decoder::new(ProtocolLevel::V3_1_1),

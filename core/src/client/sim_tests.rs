@@ -61,7 +61,7 @@ impl World {
         self.next_link += 1;
         let now = self.now;
         let peer = &mut self.peers[i];
-        peer.link = Some((link, ServerConnection::new(now, LinkConfig::default())));
+        peer.link = Some((link, ServerConnection::new(now, &LinkConfig::default())));
         peer.broker_closed = None;
         peer.held.clear();
         peer.client.start(now).unwrap();

@@ -1,7 +1,6 @@
 //! The broker's shared half: the router behind its lock, and the registry of live links.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -10,7 +9,9 @@ use futures::io::{AsyncRead, AsyncWrite};
 use futures::task::AtomicWaker;
 
 use super::Runtime;
-use super::link::LinkTask;
+use super::group::{GroupShared, LinkSignal};
+use super::link::Link;
+use super::listener::OpenConnection;
 use crate::broker::{BrokerConfig, CloseReason, LinkConfig, LinkId, Router, RouterEvent, Stats};
 
 /// The broker as the runtimes drive it: one [`Router`] shared by every link.
@@ -35,11 +36,12 @@ pub(super) struct Shared<R> {
     pub(super) runtime: R,
     pub(super) link_config: LinkConfig,
     state: Mutex<State>,
-    next_link: AtomicU64,
     live_links: AtomicUsize,
     shutting_down: AtomicBool,
     /// Woken when the router's own deadline may have moved, or at shutdown.
     timer_waker: AtomicWaker,
+    /// The groups links are served in, a few per thread; a link joins one by its id.
+    groups: Vec<Arc<GroupShared>>,
 }
 
 /// What the lock guards: the router and the way to reach each link's task.
@@ -49,34 +51,12 @@ pub(super) struct State {
     links: HashMap<LinkId, Arc<LinkSignal>>,
 }
 
-/// How the router (through whichever task holds the lock) reaches a link's task.
-#[derive(Debug, Default)]
-pub(super) struct LinkSignal {
-    pub(super) waker: AtomicWaker,
-    /// The router has deliveries waiting for this link.
-    pub(super) deliveries: AtomicBool,
-    /// The router (or shutdown) wants this link closed, for this reason.
-    pub(super) close: Mutex<Option<CloseReason>>,
-}
-
-impl LinkSignal {
-    pub(super) fn take_close(&self) -> Option<CloseReason> {
-        self.close.lock().unwrap_or_else(PoisonError::into_inner).take()
-    }
-
-    fn request_close(&self, reason: CloseReason) {
-        *self.close.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
-        self.waker.wake();
-    }
-}
-
 impl State {
     /// Hands what the router asked for to the links concerned, and logs its events.
     pub(super) fn dispatch(&mut self) {
         while let Some(link) = self.router.poll_wake() {
             if let Some(signal) = self.links.get(&link) {
-                signal.deliveries.store(true, Ordering::Release);
-                signal.waker.wake();
+                signal.offer_deliveries();
             }
         }
         while let Some((link, reason)) = self.router.poll_close() {
@@ -104,6 +84,17 @@ impl State {
     }
 }
 
+/// Link ids are unique in the process, even with several brokers, so a log line's `#id`
+/// names one connection.
+static NEXT_LINK: AtomicU64 = AtomicU64::new(1);
+
+/// Link groups per thread: enough that a few busy links spread over the threads.
+const GROUPS_PER_THREAD: usize = 4;
+
+fn group_count() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get) * GROUPS_PER_THREAD
+}
+
 impl<R: Runtime> BrokerCore<R> {
     /// A broker with no links yet, with the limits of `config` (its listeners are the runtime
     /// crate's business).
@@ -119,10 +110,10 @@ impl<R: Runtime> BrokerCore<R> {
             link_config: config.link.clone(),
             runtime,
             state: Mutex::new(State { router, links: HashMap::new() }),
-            next_link: AtomicU64::new(1),
             live_links: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),
             timer_waker: AtomicWaker::new(),
+            groups: (0..group_count()).map(|_| Arc::default()).collect(),
         };
         Self { shared: Arc::new(shared) }
     }
@@ -133,23 +124,41 @@ impl<R: Runtime> BrokerCore<R> {
         &self.shared.runtime
     }
 
-    /// Serves one accepted network connection until it ends; run it as a task of its own.
+    /// Serves one accepted network connection until it ends, in one of the broker's link
+    /// groups (started on the runtime as needed); returns the link's id.
     ///
-    /// `peer` names the other end in log lines (usually its socket address). Every line
-    /// about this connection carries the link id this returns with the future.
-    pub fn serve<S>(&self, stream: S, peer: String) -> (LinkId, impl Future<Output = ()> + Send + Unpin + 'static)
+    /// `peer` names the other end in the log line that opens the link (usually its socket
+    /// address); every later line about this connection carries only the link id.
+    pub fn serve<S>(&self, stream: S, peer: &str) -> LinkId
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let id = LinkId(self.shared.next_link.fetch_add(1, Ordering::Relaxed));
-        let signal = Arc::new(LinkSignal::default());
+        self.serve_counted(stream, peer, None)
+    }
+
+    /// [`serve`](Self::serve), holding `open` (a listener's count) while the link lives.
+    pub(super) fn serve_counted<S>(&self, stream: S, peer: &str, open: Option<OpenConnection>) -> LinkId
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let id = LinkId(NEXT_LINK.fetch_add(1, Ordering::Relaxed));
+        let group = &self.shared.groups[(id.0 % self.shared.groups.len() as u64) as usize];
+        let signal = group.new_signal();
         self.lock().links.insert(id, Arc::clone(&signal));
         self.shared.live_links.fetch_add(1, Ordering::AcqRel);
         log::info!("{id}: connection from {peer}");
+        // After registering: a shutdown from now on finds the link in the map.
         if self.shared.shutting_down.load(Ordering::Acquire) {
             signal.request_close(CloseReason::ServerShuttingDown);
         }
-        (id, LinkTask::new(Arc::clone(&self.shared), id, peer, stream, signal))
+        let link = Box::new(Link::new(Arc::clone(&self.shared), id, stream, signal, open));
+        let shared = Arc::clone(&self.shared);
+        let stopping = move || shared.shutting_down.load(Ordering::Acquire);
+        if let Err(link) = group.adopt(link, &self.shared.runtime, stopping) {
+            // The group ended with the broker: the link's drop tells the router.
+            drop(link);
+        }
+        id
     }
 
     /// Publishes `$SYS` on schedule until [`shutdown`](Self::shutdown); run it as a task.
@@ -189,6 +198,10 @@ impl<R: Runtime> BrokerCore<R> {
         let state = self.lock();
         for signal in state.links.values() {
             signal.request_close(CloseReason::ServerShuttingDown);
+        }
+        drop(state);
+        for group in &self.shared.groups {
+            group.wake();
         }
     }
 

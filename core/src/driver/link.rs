@@ -1,6 +1,6 @@
-//! One network connection's task: read, write and timer polled together in one future.
+//! One network connection: read, write and deadline handled together in one poll, which its
+//! [group](super::group) calls.
 
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 
 use futures::io::{AsyncRead, AsyncWrite};
 
-use super::broker::{LinkSignal, Shared};
-use super::runtime::{BoxFuture, Runtime};
+use super::broker::Shared;
+use super::group::{LinkSignal, Served};
+use super::listener::OpenConnection;
+use super::runtime::Runtime;
 use crate::broker::{CloseReason, LinkEvent, LinkId, ServerConnection};
 
 /// Bytes a link may have encoded and not yet written before it stops taking deliveries and
@@ -23,16 +25,15 @@ const DELIVERY_BATCH: usize = 64;
 const READ_CHUNK: usize = 8 * 1024;
 /// How long a closed link may take to flush what it still has to send.
 const CLOSE_LINGER: Duration = Duration::from_secs(5);
-/// Rounds of the poll loop before yielding to other tasks.
+/// Rounds of the poll loop before yielding to other links.
 const ROUNDS_PER_POLL: usize = 16;
 /// An idle write buffer larger than this is given back.
 const IDLE_WRITE_CAPACITY: usize = 64 * 1024;
 
-/// The future that serves one link; created by [`super::BrokerCore::serve`].
-pub(super) struct LinkTask<S, R: Runtime> {
+/// The state of one link; created by [`super::BrokerCore::serve`] and polled by its group.
+pub(super) struct Link<S, R: Runtime> {
     shared: Arc<Shared<R>>,
     id: LinkId,
-    peer: Box<str>,
     stream: S,
     conn: ServerConnection,
     signal: Arc<LinkSignal>,
@@ -48,10 +49,11 @@ pub(super) struct LinkTask<S, R: Runtime> {
     reported_closed: bool,
     /// When a closed link stops trying to flush.
     linger_until: Option<Instant>,
-    timer: Option<(Instant, BoxFuture)>,
     /// Traffic not yet added to the router's counters.
     unreported: Traffic,
     finished: bool,
+    /// Keeps the listener's count of open connections while the link lives.
+    _open: Option<OpenConnection>,
 }
 
 /// What the link has counted and not yet added to the router's counters.
@@ -59,21 +61,23 @@ pub(super) struct LinkTask<S, R: Runtime> {
 struct Traffic {
     bytes_received: u64,
     bytes_sent: u64,
-    /// The connection's packet totals at the last report.
-    packets_received_reported: u64,
-    packets_sent_reported: u64,
 }
 
-impl<S, R: Runtime> LinkTask<S, R>
+impl<S, R: Runtime> Link<S, R>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    pub(super) fn new(shared: Arc<Shared<R>>, id: LinkId, peer: String, stream: S, signal: Arc<LinkSignal>) -> Self {
-        let conn = ServerConnection::new(shared.runtime.now(), shared.link_config.clone());
+    pub(super) fn new(
+        shared: Arc<Shared<R>>,
+        id: LinkId,
+        stream: S,
+        signal: Arc<LinkSignal>,
+        open: Option<OpenConnection>,
+    ) -> Self {
+        let conn = ServerConnection::new(shared.runtime.now(), &shared.link_config);
         Self {
             shared,
             id,
-            peer: peer.into_boxed_str(),
             stream,
             conn,
             signal,
@@ -85,9 +89,9 @@ where
             write_failed: false,
             reported_closed: false,
             linger_until: None,
-            timer: None,
             unreported: Traffic::default(),
             finished: false,
+            _open: open,
         }
     }
 
@@ -134,7 +138,7 @@ where
                 true
             }
             Poll::Ready(Err(error)) => {
-                log::debug!("{}: read from {} failed: {error}", self.id, self.peer);
+                log::debug!("{}: read failed: {error}", self.id);
                 self.read_done = true;
                 self.conn.handle_eof(now);
                 true
@@ -168,19 +172,14 @@ where
                 let taken = state.router.poll_deliveries(self.id, DELIVERY_BATCH, &mut packets);
                 self.wants_deliveries = taken == DELIVERY_BATCH;
             }
-            let traffic = &mut self.unreported;
-            let (received, sent) = (self.conn.packets_received(), self.conn.packets_sent());
-            state.router.count_traffic(
-                std::mem::take(&mut traffic.bytes_received),
-                std::mem::take(&mut traffic.bytes_sent),
-                received - std::mem::replace(&mut traffic.packets_received_reported, received),
-                sent - std::mem::replace(&mut traffic.packets_sent_reported, sent),
-            );
+            let Traffic { bytes_received, bytes_sent } = std::mem::take(&mut self.unreported);
+            let (packets_received, packets_sent) = self.conn.take_packet_counts();
+            state.router.count_traffic(bytes_received, bytes_sent, packets_received, packets_sent);
             state.dispatch();
         }
         for packet in packets {
             if let Err(error) = self.conn.send(&packet) {
-                log::error!("{}: cannot encode {:?} for {}: {error}", self.id, packet.packet_type(), self.peer);
+                log::error!("{}: cannot encode {:?}: {error}", self.id, packet.packet_type());
             }
         }
         true
@@ -189,9 +188,9 @@ where
     fn log_close(&self, reason: &CloseReason) {
         match reason {
             CloseReason::ClientDisconnected | CloseReason::ServerShuttingDown => {
-                log::info!("{}: {} closed: {reason}", self.id, self.peer);
+                log::info!("{}: closed: {reason}", self.id);
             }
-            _ => log::warn!("{}: {} closed: {reason}", self.id, self.peer),
+            _ => log::warn!("{}: closed: {reason}", self.id),
         }
     }
 
@@ -220,7 +219,7 @@ where
                 }
                 Poll::Ready(result) => {
                     if let Err(error) = result {
-                        log::debug!("{}: write to {} failed: {error}", self.id, self.peer);
+                        log::debug!("{}: write failed: {error}", self.id);
                     }
                     self.write_failed = true;
                     self.written = self.out.len();
@@ -251,28 +250,9 @@ where
         let linger_until = *self.linger_until.get_or_insert(now + CLOSE_LINGER);
         let flushed = self.write_failed || (self.backlog() == 0 && !self.needs_flush);
         if !flushed && now >= linger_until {
-            log::info!("{}: {} did not take its last {} bytes; dropped", self.id, self.peer, self.backlog());
+            log::info!("{}: the client did not take its last {} bytes; dropped", self.id, self.backlog());
         }
         flushed || now >= linger_until
-    }
-
-    /// Arms the timer for the next deadline; returns true if it already passed.
-    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
-        let deadline = match (self.conn.poll_timeout(), self.linger_until) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let Some(deadline) = deadline else {
-            self.timer = None;
-            return false;
-        };
-        if self.timer.as_ref().is_none_or(|(at, _)| *at != deadline) {
-            self.timer = Some((deadline, self.shared.runtime.sleep_until(deadline)));
-        }
-        match &mut self.timer {
-            Some((_, sleep)) => sleep.as_mut().poll(cx).is_ready(),
-            None => false,
-        }
     }
 
     /// Frees empty buffers before waiting: most links are idle most of the time.
@@ -292,40 +272,47 @@ where
     }
 }
 
-impl<S, R: Runtime> Future for LinkTask<S, R>
+impl<S, R: Runtime> Served for Link<S, R>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        if this.finished {
+    fn poll_link(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.finished {
             return Poll::Ready(());
         }
-        this.signal.waker.register(cx.waker());
         for _ in 0..ROUNDS_PER_POLL {
-            let now = this.shared.runtime.now();
-            let moved = this.round(cx, now);
-            if this.done(now) {
+            let now = self.shared.runtime.now();
+            let moved = self.round(cx, now);
+            if self.done(now) {
                 // Best effort: the socket is dropped (and closed) right after either way.
-                let _ = Pin::new(&mut this.stream).poll_close(cx);
-                this.finish();
+                let _ = Pin::new(&mut self.stream).poll_close(cx);
+                self.finish();
                 return Poll::Ready(());
             }
-            if !moved && !this.poll_timer(cx) {
-                this.shrink_idle();
+            if !moved {
+                self.shrink_idle();
                 return Poll::Pending;
             }
         }
-        // Still busy: let other tasks run, then come back.
+        // Still busy: let other links run, then come back.
         cx.waker().wake_by_ref();
         Poll::Pending
     }
+
+    fn deadline(&self) -> Option<Instant> {
+        match (self.conn.poll_timeout(), self.linger_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn signal(&self) -> &Arc<LinkSignal> {
+        &self.signal
+    }
 }
 
-impl<S, R: Runtime> Drop for LinkTask<S, R> {
-    /// A task dropped before its link ended (runtime shutting down) still tells the router,
+impl<S, R: Runtime> Drop for Link<S, R> {
+    /// A link dropped before it ended (runtime shutting down) still tells the router,
     /// so the session is detached and its will published.
     fn drop(&mut self) {
         if !self.reported_closed {

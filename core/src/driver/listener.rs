@@ -1,20 +1,17 @@
 //! What every listener does with an accepted connection, whatever the runtime.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 
 use futures::io::{AsyncRead, AsyncWrite};
 
 use super::{BrokerCore, Runtime};
-use crate::broker::ListenerConfig;
+use crate::broker::{LinkId, ListenerConfig};
 
 /// One listener's bookkeeping: its name for log lines and its `max-connections` limit.
 ///
-/// A runtime crate's accept loop calls [`accept`](Self::accept) for each connection and
-/// spawns the future it returns; connections beyond the limit are closed at once, with a log
+/// A runtime crate's accept loop calls [`accept`](Self::accept) for each connection;
+/// connections beyond the limit are closed at once, with a log
 /// line naming the listener and the peer.
 #[derive(Debug, Clone)]
 pub struct ListenerGate {
@@ -42,14 +39,9 @@ impl ListenerGate {
         self.open.load(Ordering::Acquire)
     }
 
-    /// Takes an accepted connection: the future serving it, or `None` (and the stream
-    /// dropped, which closes it) when the listener is at its limit or the broker is stopping.
-    pub fn accept<R, S>(
-        &self,
-        broker: &BrokerCore<R>,
-        stream: S,
-        peer: String,
-    ) -> Option<impl Future<Output = ()> + Send + 'static>
+    /// Takes an accepted connection and serves it, returning its link id; or `None` (and the
+    /// stream dropped, which closes it) when the listener is at its limit.
+    pub fn accept<R, S>(&self, broker: &BrokerCore<R>, stream: S, peer: &str) -> Option<LinkId>
     where
         R: Runtime,
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -62,32 +54,17 @@ impl ListenerGate {
             log::warn!("listener {}: refused {peer}: max-connections ({max}) reached", self.name);
             return None;
         }
-        let (_, serve) = broker.serve(stream, format!("{peer} via {}", self.name));
-        // A named wrapper rather than an `async` block, which would hold the link's future
-        // twice (captured and awaited) and double every connection's task.
-        Some(Counted { inner: serve, _open: OpenConnection(Arc::clone(&self.open)) })
+        let open = OpenConnection(Arc::clone(&self.open));
+        Some(broker.serve_counted(stream, &format!("{peer} via {}", self.name), Some(open)))
     }
 }
 
 /// One open connection of a listener, counted until dropped.
-struct OpenConnection(Arc<AtomicUsize>);
+#[derive(Debug)]
+pub(super) struct OpenConnection(Arc<AtomicUsize>);
 
 impl Drop for OpenConnection {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// A link's future that keeps its listener's count while it lives.
-struct Counted<F> {
-    inner: F,
-    _open: OpenConnection,
-}
-
-impl<F: Future<Output = ()> + Unpin> Future for Counted<F> {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        Pin::new(&mut self.inner).poll(cx)
     }
 }

@@ -3,13 +3,15 @@
 //!
 //! It is generic over `futures::io::{AsyncRead, AsyncWrite}` and a small [`Runtime`] trait
 //! (clock, timer, spawn), which `moat-mqtt-tokio` and `moat-mqtt-smol` implement. Each
-//! network connection runs as one hand-written future ([`BrokerCore::serve`]) that polls read,
-//! write and its timer together; the shared [`Router`](crate::broker::Router) sits behind one
+//! network connection is one hand-written poll over read, write and its deadline, and links are
+//! served in groups ([`BrokerCore::serve`]): one task polls the links of its group that were
+//! woken, so an idle connection costs no task and no timer of its own; the shared [`Router`](crate::broker::Router) sits behind one
 //! lock that a link takes only to hand over decoded events and collect packets to encode, so
 //! decoding and encoding run on as many threads as the runtime has.
 mod broker;
 mod client;
 mod connector;
+mod group;
 mod link;
 mod listener;
 mod runtime;
