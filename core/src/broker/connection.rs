@@ -72,6 +72,15 @@ enum Phase {
     Closed,
 }
 
+/// What a link holds only while it has something in hand: bytes received and not yet decoded,
+/// events not yet taken, bytes encoded and not yet taken.
+#[derive(Debug, Default)]
+struct Buffers {
+    recv: BytesMut,
+    events: VecDeque<LinkEvent>,
+    pending: Vec<u8>,
+}
+
 /// The broker's side of one network connection: framing, the CONNECT phase, keep-alive.
 ///
 /// It decodes what the client sends into [`LinkEvent`]s for the router and encodes what the
@@ -91,14 +100,13 @@ pub struct ServerConnection {
     /// and the connect deadline).
     max_level: ProtocolLevel,
     decoder: Decoder,
-    recv: BytesMut,
+    /// Boxed, and dropped while empty: an idle link holds none of them.
+    buffers: Option<Box<Buffers>>,
     phase: Phase,
     level: ProtocolLevel,
     /// 1.5 times the client's keep-alive, or `None` when keep-alive is off.
     keep_alive_limit: Option<Duration>,
     last_packet: Instant,
-    events: VecDeque<LinkEvent>,
-    pending: Vec<u8>,
     /// Packets decoded and encoded since [`take_packet_counts`](Self::take_packet_counts).
     packets_received: u32,
     packets_sent: u32,
@@ -115,12 +123,10 @@ impl ServerConnection {
             phase: Phase::AwaitingConnect { deadline: now + config.connect_timeout },
             max_level: config.max_level,
             decoder,
-            recv: BytesMut::new(),
             level: ProtocolLevel::V3_1_1,
             keep_alive_limit: None,
             last_packet: now,
-            events: VecDeque::new(),
-            pending: Vec::new(),
+            buffers: None,
             packets_received: 0,
             packets_sent: 0,
             pings_owed: 0,
@@ -136,7 +142,7 @@ impl ServerConnection {
     /// True once the link is over and everything it had to send has been taken.
     #[must_use]
     pub fn is_finished(&self) -> bool {
-        self.phase == Phase::Closed && self.pending.is_empty()
+        self.phase == Phase::Closed && self.pending_len() == 0
     }
 
     /// True once the link is over (output may still be waiting).
@@ -157,20 +163,30 @@ impl ServerConnection {
     /// Bytes encoded and not yet taken by [`poll_transmit`](Self::poll_transmit).
     #[must_use]
     pub fn pending_len(&self) -> usize {
-        self.pending.len()
+        self.buffers.as_ref().map_or(0, |b| b.pending.len())
+    }
+
+    /// The buffers, made on first use.
+    fn buffers(&mut self) -> &mut Buffers {
+        self.buffers.get_or_insert_with(Box::default)
     }
 
     /// Gives back the memory of buffers that are empty now, so that an idle link holds as
     /// little as possible. Call it when the link goes quiet (the driver does before waiting).
     pub fn shrink_idle(&mut self) {
-        if self.events.is_empty() {
-            self.events = VecDeque::new();
+        let Some(buffers) = &mut self.buffers else { return };
+        if buffers.events.is_empty() && buffers.pending.is_empty() && buffers.recv.is_empty() {
+            self.buffers = None;
+            return;
         }
-        if self.pending.is_empty() {
-            self.pending = Vec::new();
+        if buffers.events.is_empty() {
+            buffers.events = VecDeque::new();
         }
-        if self.recv.is_empty() {
-            self.recv = BytesMut::new();
+        if buffers.pending.is_empty() {
+            buffers.pending = Vec::new();
+        }
+        if buffers.recv.is_empty() {
+            buffers.recv = BytesMut::new();
         }
     }
 
@@ -179,9 +195,10 @@ impl ServerConnection {
         if self.phase == Phase::Closed {
             return;
         }
-        self.recv.extend_from_slice(data);
+        self.buffers().recv.extend_from_slice(data);
         while self.phase != Phase::Closed {
-            match self.decoder.decode(&mut self.recv) {
+            let recv = &mut self.buffers.get_or_insert_with(Box::default).recv;
+            match self.decoder.decode(recv) {
                 Ok(Some(packet)) => {
                     self.last_packet = now;
                     self.packets_received = self.packets_received.saturating_add(1);
@@ -194,9 +211,11 @@ impl ServerConnection {
                 }
             }
         }
-        if self.phase == Phase::Closed || (self.recv.is_empty() && self.recv.capacity() > IDLE_RECV_CAPACITY) {
+        let closed = self.phase == Phase::Closed;
+        let recv = &mut self.buffers().recv;
+        if closed || (recv.is_empty() && recv.capacity() > IDLE_RECV_CAPACITY) {
             // An idle link keeps no large buffer; packets still alive keep their own slices.
-            self.recv = BytesMut::new();
+            *recv = BytesMut::new();
         }
     }
 
@@ -236,15 +255,16 @@ impl ServerConnection {
     /// The next event for the router.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<LinkEvent> {
-        self.events.pop_front()
+        self.buffers.as_mut()?.events.pop_front()
     }
 
     /// Appends the bytes to send to `out`.
     pub fn poll_transmit(&mut self, _now: Instant, out: &mut Vec<u8>) {
+        let Some(buffers) = &mut self.buffers else { return };
         if out.is_empty() {
-            std::mem::swap(out, &mut self.pending);
+            std::mem::swap(out, &mut buffers.pending);
         } else {
-            out.append(&mut self.pending);
+            out.append(&mut buffers.pending);
         }
     }
 
@@ -253,7 +273,7 @@ impl ServerConnection {
         if self.phase != Phase::Connecting {
             return Ok(());
         }
-        encode(&Packet::Connack(connack.clone()), self.level, &mut self.pending)?;
+        encode(&Packet::Connack(connack.clone()), self.level, &mut self.buffers().pending)?;
         self.packets_sent = self.packets_sent.saturating_add(1);
         if connack.reason == ReasonCode::Success {
             self.phase = Phase::Connected;
@@ -280,7 +300,8 @@ impl ServerConnection {
         if self.phase != Phase::Connected {
             return Ok(());
         }
-        encode(packet, self.level, &mut self.pending)?;
+        let level = self.level;
+        encode(packet, level, &mut self.buffers().pending)?;
         self.packets_sent = self.packets_sent.saturating_add(1);
         Ok(())
     }
@@ -292,7 +313,7 @@ impl ServerConnection {
             return;
         }
         self.phase = Phase::Closed;
-        self.events.push_back(LinkEvent::Closed(reason));
+        self.buffers().events.push_back(LinkEvent::Closed(reason));
     }
 
     fn on_packet(&mut self, packet: Packet) {
@@ -344,7 +365,7 @@ impl ServerConnection {
                 | Packet::Auth(_)),
             ) => return self.protocol_error(ProtocolError::UnexpectedPacket(other.packet_type())),
         };
-        self.events.push_back(event);
+        self.buffers().events.push_back(event);
     }
 
     fn on_decode_error(&mut self, error: DecodeError) {
@@ -370,7 +391,7 @@ impl ServerConnection {
 
     /// Encodes a packet that cannot fail to encode (fixed shape, no caller data).
     fn send_infallible(&mut self, packet: &Packet, level: ProtocolLevel) {
-        let result = encode(packet, level, &mut self.pending);
+        let result = encode(packet, level, &mut self.buffers().pending);
         self.packets_sent = self.packets_sent.saturating_add(1);
         debug_assert!(result.is_ok(), "{packet:?} must encode: {result:?}");
     }

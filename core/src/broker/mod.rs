@@ -33,7 +33,7 @@ mod idle_size {
     fn link_and_session_state_stay_small() {
         let link = std::mem::size_of::<super::ServerConnection>();
         let session = std::mem::size_of::<super::session::Session>();
-        assert!(link <= 168, "ServerConnection grew to {link} bytes");
+        assert!(link <= 96, "ServerConnection grew to {link} bytes");
         assert!(session <= 152, "Session grew to {session} bytes");
     }
 }
