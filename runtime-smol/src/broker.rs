@@ -1,4 +1,4 @@
-//! The broker on smol: TCP listeners feeding the shared driver.
+//! The broker on smol: TCP listeners feeding the shared driver (which adds TLS and WebSocket).
 
 use std::future::Future;
 use std::io;
@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use moat_mqtt_core::broker::BrokerConfig;
-use moat_mqtt_core::driver::{BrokerCore, ListenerGate};
+use moat_mqtt_core::driver::{BrokerCore, ListenerGate, ListenerTransport};
 use smol::net::TcpListener;
 use smol::stream::StreamExt;
 
@@ -19,7 +19,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct Broker {
     core: BrokerCore<SmolRuntime>,
-    listeners: Vec<(ListenerGate, TcpListener)>,
+    listeners: Vec<(ListenerGate, ListenerTransport, TcpListener)>,
 }
 
 /// Controls a running broker from elsewhere: [`shutdown`](BrokerCore::shutdown),
@@ -30,7 +30,8 @@ impl Broker {
     /// Binds every listener of `config` (an empty list means one on `0.0.0.0:1883`).
     ///
     /// # Errors
-    /// The first listener that cannot bind, named in the error with its address.
+    /// The first listener that cannot bind, named in the error with its address, or whose TLS
+    /// files cannot be used, named with the file.
     pub async fn bind(config: BrokerConfig) -> io::Result<Self> {
         let core = BrokerCore::new(SmolRuntime, &config);
         let mut configs = config.listeners;
@@ -39,10 +40,11 @@ impl Broker {
         }
         let mut listeners = Vec::with_capacity(configs.len());
         for listener in &configs {
+            let transport = ListenerTransport::new(listener)?;
             let socket = TcpListener::bind(listener.bind.as_str()).await.map_err(|e| {
                 io::Error::new(e.kind(), format!("listener {}: cannot bind {}: {e}", listener.name, listener.bind))
             })?;
-            listeners.push((ListenerGate::new(listener), socket));
+            listeners.push((ListenerGate::new(listener), transport, socket));
         }
         Ok(Self { core, listeners })
     }
@@ -52,7 +54,7 @@ impl Broker {
     pub fn local_addrs(&self) -> Vec<(String, SocketAddr)> {
         self.listeners
             .iter()
-            .filter_map(|(gate, socket)| Some((gate.name().to_owned(), socket.local_addr().ok()?)))
+            .filter_map(|(gate, _, socket)| Some((gate.name().to_owned(), socket.local_addr().ok()?)))
             .collect()
     }
 
@@ -82,8 +84,8 @@ impl Broker {
     pub async fn run_until(self, stop: impl Future<Output = ()>) {
         let Self { core, listeners } = self;
         let mut tasks = Vec::new();
-        for (gate, socket) in listeners {
-            tasks.push(SmolRuntime.spawn_task(accept_loop(core.clone(), gate, socket)));
+        for (gate, transport, socket) in listeners {
+            tasks.push(SmolRuntime.spawn_task(accept_loop(core.clone(), gate, transport, socket)));
         }
         let timers = core.clone();
         tasks.push(SmolRuntime.spawn_task(async move { timers.run_timers().await }));
@@ -95,7 +97,12 @@ impl Broker {
     }
 }
 
-async fn accept_loop(core: BrokerCore<SmolRuntime>, gate: ListenerGate, socket: TcpListener) {
+async fn accept_loop(
+    core: BrokerCore<SmolRuntime>,
+    gate: ListenerGate,
+    transport: ListenerTransport,
+    socket: TcpListener,
+) {
     loop {
         match socket.accept().await {
             Ok((stream, peer)) => {
@@ -103,7 +110,8 @@ async fn accept_loop(core: BrokerCore<SmolRuntime>, gate: ListenerGate, socket: 
                 if let Err(e) = stream.set_nodelay(true) {
                     log::debug!("listener {}: TCP_NODELAY for {peer}: {e}", gate.name());
                 }
-                if let Some(serve) = gate.accept(&core, stream, peer.to_string()) {
+                // TLS and WebSocket handshakes run in the spawned task.
+                if let Some(serve) = transport.accept(&core, &gate, stream, peer.to_string()) {
                     SmolRuntime.spawn_task(serve).detach();
                 }
             }

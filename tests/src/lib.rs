@@ -63,7 +63,12 @@ impl TestBroker {
     /// Starts a broker with `config`, its listeners replaced by one on 127.0.0.1, port 0.
     pub fn start_with(rt: Rt, mut config: BrokerConfig) -> Self {
         let max_connections = config.listeners.first().and_then(|l| l.max_connections);
-        config.listeners = vec![ListenerConfig { name: "test".into(), bind: "127.0.0.1:0".into(), max_connections }];
+        config.listeners = vec![ListenerConfig {
+            name: "test".into(),
+            bind: "127.0.0.1:0".into(),
+            max_connections,
+            ..ListenerConfig::default()
+        }];
         logs::install();
         let (tx, rx) = mpsc::channel();
         let thread = match rt {
