@@ -33,10 +33,8 @@ impl Dialer for TcpConnector {
 /// [`ClientError::Unreachable`] when the TLS files of `options` cannot be used, and see
 /// [`Client::connect`](moat_mqtt_core::driver::Client::connect).
 pub async fn connect(options: ClientOptions) -> Result<Client, ClientError> {
-    let connector = TransportConnector::new(TcpConnector, &options).map_err(|e| ClientError::Unreachable {
-        url: options.url.to_string(),
-        reason: e.to_string(),
-    })?;
+    let connector = TransportConnector::new(TcpConnector, &options)
+        .map_err(|e| ClientError::Unreachable { url: options.url.to_string(), reason: e.to_string() })?;
     Client::connect(TokioRuntime, connector, options).await
 }
 

@@ -180,8 +180,8 @@ fn listeners(w: &mut Walker, path: &str, node: &Node) -> Result<Vec<ListenerConf
                 Some((true, at)) => Some(tls(w, &name, at, &settings)?),
                 _ => None,
             };
-            let websocket =
-                matches!(settings.kind, Some(Kind::WebSocket)).then(|| ListenerWebSocket { path: settings.path.clone() });
+            let websocket = matches!(settings.kind, Some(Kind::WebSocket))
+                .then(|| ListenerWebSocket { path: settings.path.clone() });
             Ok(ListenerConfig { name, bind, max_connections: settings.max_connections.flatten(), tls, websocket })
         })
         .collect()

@@ -291,11 +291,8 @@ impl<D: Dialer> TransportConnector<D> {
     /// # Errors
     /// A [`TransportError`] naming the file or setting that cannot be used.
     pub fn new(dialer: D, options: &ClientOptions) -> Result<Self, TransportError> {
-        let tls = if options.url.scheme.is_tls() {
-            Some(TlsConnector::from(tls::client_config(options)?))
-        } else {
-            None
-        };
+        let tls =
+            if options.url.scheme.is_tls() { Some(TlsConnector::from(tls::client_config(options)?)) } else { None };
         Ok(Self { dialer, tls, extra_headers: Arc::new(options.extra_headers.clone()) })
     }
 }

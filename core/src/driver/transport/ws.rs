@@ -6,12 +6,12 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
+use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use async_tungstenite::tungstenite::http::header::SEC_WEBSOCKET_PROTOCOL;
 use async_tungstenite::tungstenite::http::{HeaderName, HeaderValue, StatusCode};
 use async_tungstenite::tungstenite::{self, Message};
-use async_tungstenite::WebSocketStream;
 use bytes::{Buf, Bytes};
 use futures::io::{AsyncRead, AsyncWrite};
 use futures::{Sink, Stream};
@@ -111,6 +111,8 @@ fn refuse(status: StatusCode, text: String) -> ErrorResponse {
 
 /// The listener's side of the handshake: checks the path (when one is configured) and picks the
 /// MQTT subprotocol, or answers 404 / 400 and fails with the reason.
+// tungstenite's callback type returns its (large) HTTP error response by value.
+#[allow(clippy::result_large_err)]
 pub(super) async fn accept<S>(stream: S, settings: &ListenerWebSocket, who: &str) -> Result<WsBytes<S>, TransportError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
