@@ -37,7 +37,10 @@ fn mqtt_bundle() -> Vec<u8> {
             .current_dir(&dir)
             .status()
             .unwrap_or_else(|e| {
-                panic!("npm cannot be run ({e}); install it (apt-get install npm), then npm install in {}", dir.display())
+                panic!(
+                    "npm cannot be run ({e}); install it (apt-get install npm), then npm install in {}",
+                    dir.display()
+                )
             });
         assert!(status.success(), "npm install in {} failed: {status}", dir.display());
     }
