@@ -447,7 +447,56 @@ fn unreachable_broker_is_one_line_and_exit_1() {
     let subscribed = run(&["mqtt", "sub", "--uri", &url, "-t", "a"]);
     assert_one_error_line(&subscribed, &start);
     let tls = run(&["mqtt", "pub", "--url", "mqtts://127.0.0.1:1", "-t", "a", "-m", "x", "--ca-file", "/none"]);
-    assert_one_error_line(&tls, "error: cannot reach the broker at mqtts://127.0.0.1:1: mqtts:// is not available");
+    assert_one_error_line(
+        &tls,
+        "error: cannot reach the broker at mqtts://127.0.0.1:1: client: cannot read cafile /none: No such file",
+    );
+}
+
+#[test]
+fn tls_and_websocket_listeners_and_urls_on_each_runtime() {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).expect("certificate");
+    let cert = write_file("cert.pem", &certified.cert.pem());
+    let key = write_file("key.pem", &certified.signing_key.serialize_pem());
+    let (cert, key) = (cert.display(), key.display());
+    let config = write_file(
+        "broker.yaml",
+        &format!(
+            "listeners:\n  default: {{bind: 127.0.0.1:0, certfile: {cert}, keyfile: {key}}}\n  secure: {{ssl: on}}\n  \
+             web: {{type: ws}}\n  websecure: {{type: ws, ssl: on, path: /mqtt}}\n"
+        ),
+    );
+    let mut cmd = moat();
+    cmd.args(["mqtt", "broker", "-c"]).arg(&config);
+    let broker = Proc::spawn(cmd, None);
+    broker.stderr.wait_for("three listening lines", |t| t.matches("listening on").count() >= 3);
+    let text = broker.stderr.text();
+    let port = |name: &str| -> String {
+        let line = text.lines().find(|l| l.ends_with(&format!("(listener {name})"))).expect("listening line");
+        let at = line.find("127.0.0.1:").expect("address") + "127.0.0.1:".len();
+        line[at..].chars().take_while(char::is_ascii_digit).collect()
+    };
+    let (secure, web, websecure) = (port("secure"), port("web"), port("websecure"));
+    let ca = cert.to_string();
+    for runtime in runtimes() {
+        let sub_url = format!("wss://localhost:{websecure}/mqtt");
+        let sub = start_sub(&sub_url, &["-t", "t/#", "-n", "2", "--ca-file", &ca, "--runtime", runtime]);
+        publish(
+            &format!("mqtts://127.0.0.1:{secure}"),
+            &["-t", "t/tls", "-m", "one", "--ca-file", &ca, "--runtime", runtime],
+        );
+        let headers = r#"{X-Moat-Test: "yes"}"#;
+        publish(
+            &format!("ws://localhost:{web}/"),
+            &["-t", "t/ws", "-m", "two", "--extra-headers", headers, "--runtime", runtime],
+        );
+        assert_eq!(sub.finish().ok(), "t/tls\tone\nt/ws\ttwo\n", "{runtime}");
+    }
+    // Without the CA the broker's certificate is not trusted.
+    let untrusted = run(&["mqtt", "pub", "--url", &format!("mqtts://localhost:{secure}"), "-t", "x", "-m", "y"]);
+    assert_one_error_line(&untrusted, &format!("error: cannot reach the broker at mqtts://localhost:{secure}: "));
+    assert!(untrusted.stderr.contains("invalid peer certificate"), "{untrusted:?}");
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! The broker on smol: TCP listeners feeding the shared driver.
+//! The broker on smol: TCP listeners feeding the shared driver (which adds TLS and WebSocket).
 
 use std::future::Future;
 use std::io;
@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use moat_mqtt_core::broker::BrokerConfig;
-use moat_mqtt_core::driver::{BrokerCore, ListenerGate};
+use moat_mqtt_core::driver::{BrokerCore, ListenerGate, ListenerTransport};
 use smol::Async;
 use smol::net::TcpListener;
 use smol::stream::StreamExt;
@@ -21,7 +21,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct Broker {
     core: BrokerCore<SmolRuntime>,
-    listeners: Vec<(ListenerGate, Listener)>,
+    listeners: Vec<(ListenerGate, ListenerTransport, Listener)>,
 }
 
 /// Controls a running broker from elsewhere: [`shutdown`](BrokerCore::shutdown),
@@ -32,7 +32,8 @@ impl Broker {
     /// Binds every listener of `config` (an empty list means one on `0.0.0.0:1883`).
     ///
     /// # Errors
-    /// The first listener that cannot bind, named in the error with its address.
+    /// The first listener that cannot bind, named in the error with its address, or whose TLS
+    /// files cannot be used, named with the file.
     pub async fn bind(config: BrokerConfig) -> io::Result<Self> {
         let core = BrokerCore::new(SmolRuntime, &config);
         let mut configs = config.listeners;
@@ -41,10 +42,11 @@ impl Broker {
         }
         let mut listeners = Vec::with_capacity(configs.len());
         for listener in &configs {
+            let transport = ListenerTransport::new(listener, config.link.max_packet_size)?;
             let socket = TcpListener::bind(listener.bind.as_str()).await.map_err(|e| {
                 io::Error::new(e.kind(), format!("listener {}: cannot bind {}: {e}", listener.name, listener.bind))
             })?;
-            listeners.push((ListenerGate::new(listener), socket.into()));
+            listeners.push((ListenerGate::new(listener), transport, socket.into()));
         }
         Ok(Self { core, listeners })
     }
@@ -54,7 +56,7 @@ impl Broker {
     pub fn local_addrs(&self) -> Vec<(String, SocketAddr)> {
         self.listeners
             .iter()
-            .filter_map(|(gate, socket)| Some((gate.name().to_owned(), socket.get_ref().local_addr().ok()?)))
+            .filter_map(|(gate, _, socket)| Some((gate.name().to_owned(), socket.get_ref().local_addr().ok()?)))
             .collect()
     }
 
@@ -84,8 +86,8 @@ impl Broker {
     pub async fn run_until(self, stop: impl Future<Output = ()>) {
         let Self { core, listeners } = self;
         let mut tasks = Vec::new();
-        for (gate, socket) in listeners {
-            tasks.push(SmolRuntime.spawn_task(accept_loop(core.clone(), gate, socket)));
+        for (gate, transport, socket) in listeners {
+            tasks.push(SmolRuntime.spawn_task(accept_loop(core.clone(), gate, transport, socket)));
         }
         let timers = core.clone();
         tasks.push(SmolRuntime.spawn_task(async move { timers.run_timers().await }));
@@ -101,7 +103,12 @@ impl Broker {
 /// (16 bytes), where smol's `TcpStream` keeps two readiness futures beside every idle connection.
 type Listener = Arc<Async<std::net::TcpListener>>;
 
-async fn accept_loop(core: BrokerCore<SmolRuntime>, gate: ListenerGate, socket: Listener) {
+async fn accept_loop(
+    core: BrokerCore<SmolRuntime>,
+    gate: ListenerGate,
+    transport: ListenerTransport,
+    socket: Listener,
+) {
     loop {
         match socket.accept().await {
             Ok((stream, peer)) => {
@@ -109,7 +116,7 @@ async fn accept_loop(core: BrokerCore<SmolRuntime>, gate: ListenerGate, socket: 
                 if let Err(e) = stream.get_ref().set_nodelay(true) {
                     log::debug!("listener {}: TCP_NODELAY for {peer}: {e}", gate.name());
                 }
-                gate.accept(&core, stream, &peer.to_string());
+                transport.accept(&core, &gate, stream, peer.to_string());
             }
             Err(e) => {
                 // Out of file descriptors and the like: say so, and do not spin.

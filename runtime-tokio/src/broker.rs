@@ -1,4 +1,4 @@
-//! The broker on tokio: TCP listeners feeding the shared driver.
+//! The broker on tokio: TCP listeners feeding the shared driver (which adds TLS and WebSocket).
 
 use std::future::Future;
 use std::io;
@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use moat_mqtt_core::broker::BrokerConfig;
-use moat_mqtt_core::driver::{BrokerCore, ListenerGate};
+use moat_mqtt_core::driver::{BrokerCore, ListenerGate, ListenerTransport};
 use tokio::net::TcpListener;
 
 use crate::{TcpConnection, TokioRuntime};
@@ -18,7 +18,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct Broker {
     core: BrokerCore<TokioRuntime>,
-    listeners: Vec<(ListenerGate, TcpListener)>,
+    listeners: Vec<(ListenerGate, ListenerTransport, TcpListener)>,
 }
 
 /// Controls a running broker from elsewhere: [`shutdown`](BrokerCore::shutdown),
@@ -29,7 +29,8 @@ impl Broker {
     /// Binds every listener of `config` (an empty list means one on `0.0.0.0:1883`).
     ///
     /// # Errors
-    /// The first listener that cannot bind, named in the error with its address.
+    /// The first listener that cannot bind, named in the error with its address, or whose TLS
+    /// files cannot be used, named with the file.
     pub async fn bind(config: BrokerConfig) -> io::Result<Self> {
         let core = BrokerCore::new(TokioRuntime, &config);
         let mut configs = config.listeners;
@@ -38,10 +39,11 @@ impl Broker {
         }
         let mut listeners = Vec::with_capacity(configs.len());
         for listener in &configs {
+            let transport = ListenerTransport::new(listener, config.link.max_packet_size)?;
             let socket = TcpListener::bind(&listener.bind).await.map_err(|e| {
                 io::Error::new(e.kind(), format!("listener {}: cannot bind {}: {e}", listener.name, listener.bind))
             })?;
-            listeners.push((ListenerGate::new(listener), socket));
+            listeners.push((ListenerGate::new(listener), transport, socket));
         }
         Ok(Self { core, listeners })
     }
@@ -51,7 +53,7 @@ impl Broker {
     pub fn local_addrs(&self) -> Vec<(String, SocketAddr)> {
         self.listeners
             .iter()
-            .filter_map(|(gate, socket)| Some((gate.name().to_owned(), socket.local_addr().ok()?)))
+            .filter_map(|(gate, _, socket)| Some((gate.name().to_owned(), socket.local_addr().ok()?)))
             .collect()
     }
 
@@ -76,8 +78,8 @@ impl Broker {
     pub async fn run_until(self, stop: impl Future<Output = ()>) {
         let Self { core, listeners } = self;
         let mut tasks = tokio::task::JoinSet::new();
-        for (gate, socket) in listeners {
-            tasks.spawn(accept_loop(core.clone(), gate, socket));
+        for (gate, transport, socket) in listeners {
+            tasks.spawn(accept_loop(core.clone(), gate, transport, socket));
         }
         let timers = core.clone();
         tasks.spawn(async move { timers.run_timers().await });
@@ -91,7 +93,12 @@ impl Broker {
     }
 }
 
-async fn accept_loop(core: BrokerCore<TokioRuntime>, gate: ListenerGate, socket: TcpListener) {
+async fn accept_loop(
+    core: BrokerCore<TokioRuntime>,
+    gate: ListenerGate,
+    transport: ListenerTransport,
+    socket: TcpListener,
+) {
     loop {
         match socket.accept().await {
             Ok((stream, peer)) => {
@@ -99,7 +106,7 @@ async fn accept_loop(core: BrokerCore<TokioRuntime>, gate: ListenerGate, socket:
                 if let Err(e) = stream.set_nodelay(true) {
                     log::debug!("listener {}: TCP_NODELAY for {peer}: {e}", gate.name());
                 }
-                gate.accept(&core, TcpConnection(stream), &peer.to_string());
+                transport.accept(&core, &gate, TcpConnection(stream), peer.to_string());
             }
             Err(e) => {
                 // Out of file descriptors and the like: say so, and do not spin.

@@ -481,7 +481,21 @@ impl MosquittoBroker {
     /// Starts `mosquitto` on `addr`'s port; with `persistent`, sessions and queued messages
     /// are saved at shutdown in a folder kept per port, and loaded at the next start there.
     pub fn start_with(addr: SocketAddr, persistent: bool) -> Self {
-        let port = addr.port();
+        Self::start_conf(addr.port(), persistent, "")
+    }
+
+    /// Starts `mosquitto` with a TLS listener on 127.0.0.1 and a free port, serving the
+    /// certificate chain `certfile` with `keyfile`; `cafile` is its CA (for client
+    /// certificates, which it does not require).
+    pub fn start_tls(cafile: &std::path::Path, certfile: &std::path::Path, keyfile: &std::path::Path) -> Self {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port");
+        let tls =
+            format!("cafile {}\ncertfile {}\nkeyfile {}\n", cafile.display(), certfile.display(), keyfile.display());
+        Self::start_conf(free.port(), false, &tls)
+    }
+
+    /// Starts `mosquitto` with one listener on `port`, its settings followed by `listener_conf`.
+    fn start_conf(port: u16, persistent: bool, listener_conf: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("moat-mosquitto-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         // mosquitto started as root drops to its own user: let it write its files here.
@@ -500,8 +514,11 @@ impl MosquittoBroker {
         } else {
             String::new()
         };
-        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\n{persistence}{trace}"))
-            .expect("write mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\n{listener_conf}allow_anonymous true\n{persistence}{trace}"),
+        )
+        .expect("write mosquitto.conf");
         let mut child = Command::new("mosquitto")
             .arg("-c")
             .arg(&conf)

@@ -15,6 +15,7 @@ use bytes::BytesMut;
 use moat_mqtt_core::broker::{BrokerConfig, ListenerConfig, Stats};
 use moat_mqtt_core::codec::{Decoder, Packet, ProtocolLevel, encode};
 
+pub mod certs;
 pub mod logs;
 
 /// The async runtime a broker runs on.
@@ -33,22 +34,27 @@ impl Rt {
 
 /// What a broker's thread hands back once it listens: its address and how to reach it.
 struct Started {
-    addr: SocketAddr,
+    addrs: Vec<(String, SocketAddr)>,
     stop: Box<dyn Fn() + Send>,
     stats: Box<dyn Fn() -> Stats + Send>,
 }
 
 impl Started {
-    fn of<R: moat_mqtt_core::driver::Runtime>(addr: SocketAddr, handle: moat_mqtt_core::driver::BrokerCore<R>) -> Self {
+    fn of<R: moat_mqtt_core::driver::Runtime>(
+        addrs: Vec<(String, SocketAddr)>,
+        handle: moat_mqtt_core::driver::BrokerCore<R>,
+    ) -> Self {
         let stats = handle.clone();
-        Self { addr, stop: Box::new(move || handle.shutdown()), stats: Box::new(move || stats.stats()) }
+        Self { addrs, stop: Box::new(move || handle.shutdown()), stats: Box::new(move || stats.stats()) }
     }
 }
 
 /// A broker running on its own thread; shut down (gracefully) on drop.
 pub struct TestBroker {
-    /// Where its one listener listens.
+    /// Where its (first) listener listens.
     pub addr: SocketAddr,
+    /// Every listener's name and address, in the order configured.
+    pub addrs: Vec<(String, SocketAddr)>,
     stop: Box<dyn Fn() + Send>,
     stats: Box<dyn Fn() -> Stats + Send>,
     thread: Option<JoinHandle<()>>,
@@ -63,7 +69,18 @@ impl TestBroker {
     /// Starts a broker with `config`, its listeners replaced by one on 127.0.0.1, port 0.
     pub fn start_with(rt: Rt, mut config: BrokerConfig) -> Self {
         let max_connections = config.listeners.first().and_then(|l| l.max_connections);
-        config.listeners = vec![ListenerConfig { name: "test".into(), bind: "127.0.0.1:0".into(), max_connections }];
+        config.listeners = vec![ListenerConfig {
+            name: "test".into(),
+            bind: "127.0.0.1:0".into(),
+            max_connections,
+            ..ListenerConfig::default()
+        }];
+        Self::start_listeners(rt, config)
+    }
+
+    /// Starts a broker with `config` as it is, listeners included (bind them to port 0);
+    /// panics if it cannot bind.
+    pub fn start_listeners(rt: Rt, config: BrokerConfig) -> Self {
         logs::install();
         let (tx, rx) = mpsc::channel();
         let thread = match rt {
@@ -75,20 +92,25 @@ impl TestBroker {
                     .expect("tokio runtime");
                 runtime.block_on(async move {
                     let broker = moat_mqtt_tokio::Broker::bind(config).await.expect("bind");
-                    tx.send(Started::of(broker.local_addrs()[0].1, broker.handle())).expect("test alive");
+                    tx.send(Started::of(broker.local_addrs(), broker.handle())).expect("test alive");
                     broker.run_until(std::future::pending()).await;
                 });
             }),
             Rt::Smol => std::thread::spawn(move || {
                 smol::block_on(async move {
                     let broker = moat_mqtt_smol::Broker::bind(config).await.expect("bind");
-                    tx.send(Started::of(broker.local_addrs()[0].1, broker.handle())).expect("test alive");
+                    tx.send(Started::of(broker.local_addrs(), broker.handle())).expect("test alive");
                     broker.run_until(std::future::pending()).await;
                 });
             }),
         };
-        let Started { addr, stop, stats } = rx.recv_timeout(Duration::from_secs(10)).expect("broker started");
-        Self { addr, stop, stats, thread: Some(thread) }
+        let Started { addrs, stop, stats } = rx.recv_timeout(Duration::from_secs(10)).expect("broker started");
+        Self { addr: addrs[0].1, addrs, stop, stats, thread: Some(thread) }
+    }
+
+    /// The address of the listener named `name`.
+    pub fn addr_of(&self, name: &str) -> SocketAddr {
+        self.addrs.iter().find(|(n, _)| n == name).map(|(_, a)| *a).unwrap_or_else(|| panic!("no listener {name}"))
     }
 
     /// The broker's counters now.
@@ -472,6 +494,31 @@ pub mod helpers {
                 handles.into_iter().zip(Rt::ALL).filter_map(|(h, rt)| h.join().is_err().then_some(rt)).collect();
             assert!(failed.is_empty(), "failed on {failed:?}");
         });
+    }
+
+    /// Runs `body` to completion on runtime `rt` (a fresh 2-thread tokio runtime, or
+    /// `smol::block_on`), for tests that drive our async client.
+    pub fn block_on(rt: Rt, body: impl AsyncFnOnce(Rt) + Send + 'static) {
+        match rt {
+            Rt::Tokio => tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("tokio")
+                .block_on(body(rt)),
+            Rt::Smol => smol::block_on(body(rt)),
+        }
+    }
+
+    /// Connects our async client with `options` on runtime `rt`.
+    pub async fn client_connect(
+        rt: Rt,
+        options: moat_mqtt_core::client::options::ClientOptions,
+    ) -> Result<moat_mqtt_core::driver::Client, moat_mqtt_core::driver::ClientError> {
+        match rt {
+            Rt::Tokio => moat_mqtt_tokio::connect(options).await,
+            Rt::Smol => moat_mqtt_smol::connect(options).await,
+        }
     }
 
     /// Polls `condition` every 10 ms until it holds or `timeout` passes; returns whether it held.

@@ -1,8 +1,9 @@
 //! The broker file's keys and what they set in a [`BrokerConfig`].
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use moat_mqtt_core::broker::{BrokerConfig, ListenerConfig};
+use moat_mqtt_core::broker::{BrokerConfig, ListenerConfig, ListenerTls, ListenerWebSocket};
 use moat_mqtt_core::codec::MAX_REMAINING_LENGTH;
 
 use super::ConfigError;
@@ -95,8 +96,8 @@ pub(super) fn read(w: &mut Walker, root: &Node) -> Result<BrokerConfig, ConfigEr
 enum Kind {
     /// `type: tcp`, the default.
     Tcp,
-    /// `type: ws`, written at this place.
-    WebSocket(Pos),
+    /// `type: ws`.
+    WebSocket,
 }
 
 /// What a listener's own keys (or the template's) say; `None` where they say nothing.
@@ -110,6 +111,20 @@ struct Settings {
     bind: Option<String>,
     /// `max-connections`: `Some(None)` for "no limit".
     max_connections: Option<Option<usize>>,
+    /// `certfile`.
+    certfile: Option<PathBuf>,
+    /// `keyfile`.
+    keyfile: Option<PathBuf>,
+    /// `cafile`.
+    cafile: Option<PathBuf>,
+    /// `capath`.
+    capath: Option<PathBuf>,
+    /// `cadata`.
+    cadata: Option<String>,
+    /// `require-certificate`.
+    require_certificate: Option<bool>,
+    /// `path` (WebSocket).
+    path: Option<String>,
 }
 
 impl Settings {
@@ -120,6 +135,13 @@ impl Settings {
             ssl: self.ssl.or(template.ssl),
             bind: self.bind.or_else(|| template.bind.clone()),
             max_connections: self.max_connections.or(template.max_connections),
+            certfile: self.certfile.or_else(|| template.certfile.clone()),
+            keyfile: self.keyfile.or_else(|| template.keyfile.clone()),
+            cafile: self.cafile.or_else(|| template.cafile.clone()),
+            capath: self.capath.or_else(|| template.capath.clone()),
+            cadata: self.cadata.or_else(|| template.cadata.clone()),
+            require_certificate: self.require_certificate.or(template.require_certificate),
+            path: self.path.or_else(|| template.path.clone()),
         }
     }
 }
@@ -147,33 +169,43 @@ fn listeners(w: &mut Walker, path: &str, node: &Node) -> Result<Vec<ListenerConf
         .into_iter()
         .map(|(name, pos, own)| {
             let settings = own.over(&template);
-            if let Some(Kind::WebSocket(at)) = settings.kind {
-                return Err(unsupported(w, &name, at, "type: ws"));
-            }
-            if let Some((true, at)) = settings.ssl {
-                return Err(unsupported(w, &name, at, "ssl: on"));
-            }
-            let bind = settings.bind.ok_or_else(|| {
+            let bind = settings.bind.clone().ok_or_else(|| {
                 w.error(
                     &join(&join(path, &name), "bind"),
                     pos,
                     format!("missing; expected host:port, such as {DEFAULT_BIND}"),
                 )
             })?;
-            Ok(ListenerConfig { name, bind, max_connections: settings.max_connections.flatten() })
+            let tls = match settings.ssl {
+                Some((true, at)) => Some(tls(w, &name, at, &settings)?),
+                _ => None,
+            };
+            let websocket = matches!(settings.kind, Some(Kind::WebSocket))
+                .then(|| ListenerWebSocket { path: settings.path.clone() });
+            Ok(ListenerConfig { name, bind, max_connections: settings.max_connections.flatten(), tls, websocket })
         })
         .collect()
 }
 
-/// The error for a listener this build cannot serve.
-fn unsupported(w: &Walker, listener: &str, at: Pos, setting: &str) -> ConfigError {
-    ConfigError::Unsupported {
-        at: w.place(at),
-        listener: listener.to_owned(),
-        message: format!(
-            "WebSocket/TLS listeners arrive with the transports issue; \"{setting}\" cannot be served yet"
-        ),
-    }
+/// The TLS settings of a listener with `ssl: on` (written at `at`): certfile and keyfile are
+/// required; the files are read when the broker binds.
+fn tls(w: &Walker, listener: &str, at: Pos, settings: &Settings) -> Result<ListenerTls, ConfigError> {
+    let (Some(certfile), Some(keyfile)) = (&settings.certfile, &settings.keyfile) else {
+        return Err(ConfigError::Unsupported {
+            at: w.place(at),
+            listener: listener.to_owned(),
+            message: "ssl: on needs certfile and keyfile (PEM files of the server's certificate chain and key)"
+                .to_owned(),
+        });
+    };
+    Ok(ListenerTls {
+        certfile: certfile.clone(),
+        keyfile: keyfile.clone(),
+        cafile: settings.cafile.clone(),
+        capath: settings.capath.clone(),
+        cadata: settings.cadata.clone(),
+        require_certificate: settings.require_certificate.unwrap_or(false),
+    })
 }
 
 /// One listener's own keys.
@@ -185,7 +217,7 @@ fn listener(w: &mut Walker, path: &str, node: &Node) -> Result<Settings, ConfigE
         match name {
             "type" => match w.text(path, node)?.trim().to_ascii_lowercase().as_str() {
                 "tcp" => settings.kind = Some(Kind::Tcp),
-                "ws" => settings.kind = Some(Kind::WebSocket(node.pos)),
+                "ws" => settings.kind = Some(Kind::WebSocket),
                 _ => return Err(w.expected(path, node, "\"tcp\" or \"ws\"")),
             },
             "ssl" => settings.ssl = Some((w.boolean(path, node)?, node.pos)),
@@ -199,13 +231,20 @@ fn listener(w: &mut Walker, path: &str, node: &Node) -> Result<Settings, ConfigE
                     Some(usize::try_from(n).map_err(|_| w.expected(path, node, "a smaller whole number"))?)
                 });
             }
-            "require-certificate" => {
-                w.boolean(path, node)?;
+            "require-certificate" => settings.require_certificate = Some(w.boolean(path, node)?),
+            "certfile" => settings.certfile = Some(w.text(path, node)?.into()),
+            "keyfile" => settings.keyfile = Some(w.text(path, node)?.into()),
+            "cafile" => settings.cafile = Some(w.text(path, node)?.into()),
+            "capath" => settings.capath = Some(w.text(path, node)?.into()),
+            "cadata" => settings.cadata = Some(w.text(path, node)?),
+            "path" => {
+                let text = w.text(path, node)?;
+                if !text.starts_with('/') {
+                    return Err(w.expected(path, node, "a request path starting with /, such as /mqtt"));
+                }
+                settings.path = Some(text);
             }
-            // TLS files and the WebSocket path: checked to be strings, used by the transports.
-            _ => {
-                w.text(path, node)?;
-            }
+            _ => {}
         }
     }
     Ok(settings)

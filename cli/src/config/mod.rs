@@ -105,7 +105,7 @@ pub enum ConfigError {
         /// What was expected and what was found.
         message: String,
     },
-    /// A listener asks for something this build cannot serve yet (WebSocket, TLS).
+    /// A listener's settings cannot be served as written (e.g. `ssl: on` without `certfile`).
     #[error("{at}: listener {listener}: {message}")]
     Unsupported {
         /// Where the setting that asks for it is written.
@@ -136,7 +136,7 @@ pub fn load_file(path: &Path) -> Result<LoadedConfig, ConfigError> {
 ///
 /// # Errors
 /// [`ConfigError::Syntax`] for text that is not YAML, [`ConfigError::Value`] for a bad or
-/// missing value, [`ConfigError::Unsupported`] for a WebSocket or TLS listener.
+/// missing value, [`ConfigError::Unsupported`] for a TLS listener without its certificate and key.
 pub fn load_str(text: &str, origin: &str) -> Result<LoadedConfig, ConfigError> {
     let root = node::parse(text).map_err(|err| syntax_error(&err, origin))?;
     let mut walker = walk::Walker::new(origin);

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use moat_mqtt_core::broker::{BrokerConfig, ListenerConfig};
+use moat_mqtt_core::broker::{BrokerConfig, ListenerConfig, ListenerTls, ListenerWebSocket};
 
 use super::{ConfigError, LoadedConfig, load_file, load_str};
 
@@ -42,7 +42,7 @@ fn fail(text: &str) -> String {
 
 /// A listener as expected.
 fn listener(name: &str, bind: &str, max_connections: Option<usize>) -> ListenerConfig {
-    ListenerConfig { name: name.to_owned(), bind: bind.to_owned(), max_connections }
+    ListenerConfig { name: name.to_owned(), bind: bind.to_owned(), max_connections, ..ListenerConfig::default() }
 }
 
 /// Asserts that two configurations agree in every field.
@@ -59,18 +59,52 @@ fn assert_same(a: &BrokerConfig, b: &BrokerConfig) {
 }
 
 #[test]
-fn seed_with_tls_and_ws_listeners_is_a_clear_error() {
-    let err = load_str(SEED, "seed.yaml").unwrap_err();
-    let ConfigError::Unsupported { listener, at, .. } = &err else { panic!("{err}") };
-    assert_eq!(listener, "my-tcp-ssl-1");
-    assert_eq!((at.line, at.column), (5, 45));
-    let text = err.to_string();
-    assert!(text.starts_with("seed.yaml:5:45: listener my-tcp-ssl-1: WebSocket/TLS listeners arrive"), "{text}");
+fn seed_with_tls_and_ws_listeners_loads_as_written() {
+    let loaded = load(SEED);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let tls = ListenerTls {
+        certfile: "...".into(),
+        keyfile: "...".into(),
+        cafile: Some("...".into()),
+        ..ListenerTls::default()
+    };
+    assert_eq!(
+        loaded.broker.listeners,
+        [
+            listener("my-tcp-1", "127.0.0.1:1883", Some(50000)),
+            ListenerConfig { tls: Some(tls), ..listener("my-tcp-ssl-1", "127.0.0.1:8885", Some(50000)) },
+            ListenerConfig {
+                websocket: Some(ListenerWebSocket::default()),
+                ..listener("my-ws-1", "0.0.0.0:8080", Some(50000))
+            },
+        ]
+    );
+}
 
-    let without_ssl =
-        SEED.replace("  my-tcp-ssl-1: {bind: 127.0.0.1:8885, ssl: on, cafile: ..., certfile: ..., keyfile: ...}\n", "");
-    let err = load_str(&without_ssl, "seed.yaml").unwrap_err();
-    assert!(matches!(&err, ConfigError::Unsupported { listener, .. } if listener == "my-ws-1"), "{err}");
+#[test]
+fn tls_listener_settings() {
+    let b = load(
+        "listeners:\n  default: {ssl: on, certfile: /c.pem, keyfile: /k.pem, capath: /ca, require-certificate: yes}\n  a: {bind: ':1', cadata: PEM}\n  b: {bind: ':2', type: ws, path: /mqtt, require-certificate: no}\n  c: {bind: ':3', ssl: off}\n",
+    )
+    .broker;
+    let tls = ListenerTls {
+        certfile: "/c.pem".into(),
+        keyfile: "/k.pem".into(),
+        capath: Some("/ca".into()),
+        require_certificate: true,
+        ..ListenerTls::default()
+    };
+    assert_eq!(b.listeners[0].tls, Some(ListenerTls { cadata: Some("PEM".into()), ..tls.clone() }));
+    assert_eq!(b.listeners[0].websocket, None);
+    assert_eq!(b.listeners[1].tls, Some(ListenerTls { require_certificate: false, ..tls }));
+    assert_eq!(b.listeners[1].websocket, Some(ListenerWebSocket { path: Some("/mqtt".into()) }));
+    assert_eq!(b.listeners[2], listener("c", "0.0.0.0:3", None));
+
+    // ssl: on without the server's certificate and key is an error where ssl is written.
+    let msg = fail("listeners:\n  a: {bind: ':1', ssl: on, certfile: /c.pem}\n");
+    assert!(msg.starts_with("test.yaml:2:24: listener a: ssl: on needs certfile and keyfile"), "{msg}");
+    let msg = fail("listeners:\n  a: {bind: ':1', type: ws, path: mqtt}\n");
+    assert!(msg.contains("\"listeners.a.path\": expected a request path starting with /"), "{msg}");
 }
 
 #[test]
@@ -255,9 +289,9 @@ fn default_is_a_template_when_others_exist() {
     // A template's bad value is reported at the template, even when overridden.
     let msg = fail("listeners:\n  default: {max-connections: x}\n  a: {bind: ':1', max-connections: 1}\n");
     assert!(msg.contains("\"listeners.default.max-connections\": expected a whole number"), "{msg}");
-    // A template that asks for WebSocket makes every listener that inherits it an error ...
-    let msg = fail("listeners:\n  default: {type: ws}\n  a: {bind: ':1'}\n");
-    assert!(msg.starts_with("test.yaml:2:19: listener a: WebSocket/TLS"), "{msg}");
+    // A template that asks for WebSocket makes every listener that inherits it one ...
+    let b = load("listeners:\n  default: {type: ws}\n  a: {bind: ':1'}\n").broker;
+    assert_eq!(b.listeners[0].websocket, Some(ListenerWebSocket::default()));
     // ... unless the listener says otherwise.
     let b = load("listeners:\n  default: {type: ws, ssl: on}\n  a: {bind: ':1', type: tcp, ssl: off}\n").broker;
     assert_eq!(b.listeners, [listener("a", "0.0.0.0:1", None)]);

@@ -16,7 +16,7 @@ mod router;
 mod session;
 mod stats;
 
-pub use config::{BrokerConfig, ListenerConfig};
+pub use config::{BrokerConfig, ListenerConfig, ListenerTls, ListenerWebSocket};
 pub use connection::{LinkConfig, LinkEvent, ServerConnection};
 pub use error::{CloseReason, ProtocolError};
 pub use message::Message;

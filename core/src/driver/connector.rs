@@ -7,31 +7,20 @@ use std::pin::Pin;
 use futures::io::{AsyncRead, AsyncWrite};
 
 use super::ClientError;
-use crate::client::options::{BrokerUrl, ClientOptions, Transport};
+use crate::client::options::{BrokerUrl, ClientOptions};
 
 /// A future that opens a transport.
 pub type ConnectFuture<S> = Pin<Box<dyn Future<Output = io::Result<S>> + Send + 'static>>;
 
-/// Opens byte streams to a broker URL. The runtime crates implement it for TCP (and, later,
-/// TLS and WebSocket); a test may implement it over anything.
+/// Opens byte streams to a broker URL. [`TransportConnector`](super::TransportConnector)
+/// implements it for TCP, TLS and WebSocket over a runtime's TCP streams; a test may implement
+/// it over anything.
 pub trait Connector: Send + Sync + 'static {
     /// The stream a connection runs over.
     type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
 
     /// Opens a stream to `url`'s host and port (and performs its transport handshake).
     fn connect(&self, url: &BrokerUrl) -> ConnectFuture<Self::Stream>;
-}
-
-/// The error a connector gives for a transport it cannot open (yet).
-#[must_use]
-pub fn unsupported_transport(transport: Transport) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        format!(
-            "{}:// is not available yet (TLS and WebSocket arrive with the transports issue); use mqtt://",
-            transport.scheme()
-        ),
-    )
 }
 
 /// Default client options for `url`, for the runtimes' `connect_url`.

@@ -15,9 +15,13 @@ mod group;
 mod link;
 mod listener;
 mod runtime;
+mod transport;
 
 pub use broker::BrokerCore;
 pub use client::{Client, ClientError, ConnectionEvent, Message, SUBSCRIPTION_QUEUE, Subscription, WAIT_FOR_RECONNECT};
-pub use connector::{ConnectFuture, Connector, options_for_url, unsupported_transport};
+pub use connector::{ConnectFuture, Connector, options_for_url};
 pub use listener::ListenerGate;
 pub use runtime::{BoxFuture, Runtime};
+pub use transport::{
+    Dialer, HANDSHAKE_TIMEOUT, ListenerTransport, TransportConnector, TransportError, TransportStream, WsBytes,
+};
