@@ -74,6 +74,9 @@ pub enum Refusal {
     BadCredentials,
     /// CONNACK 5: the client is not allowed in (no credentials where they are required).
     NotAuthorized,
+    /// CONNACK 3: the authenticator cannot decide now (its backend is down, or it took too
+    /// long); the client may try again later.
+    Unavailable,
 }
 
 impl Refusal {
@@ -83,6 +86,7 @@ impl Refusal {
         match self {
             Self::BadCredentials => ReasonCode::BadUserNameOrPassword,
             Self::NotAuthorized => ReasonCode::NotAuthorized,
+            Self::Unavailable => ReasonCode::ServerUnavailable,
         }
     }
 }
