@@ -139,7 +139,8 @@ impl Broker {
         if let Some((user, password)) = user {
             cmd.args(["-u", user, "-P", password]);
         }
-        let out = cmd.stdin(Stdio::null()).output().expect("mosquitto_pub is needed: apt-get install mosquitto-clients");
+        let out =
+            cmd.stdin(Stdio::null()).output().expect("mosquitto_pub is needed: apt-get install mosquitto-clients");
         if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
     }
 }

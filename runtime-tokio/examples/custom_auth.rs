@@ -73,8 +73,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_authenticator(Arc::new(RemoteCheck))
         .with_authorizer(Arc::new(acl))
         .with_hooks(Arc::new(Printer));
-    let mut config = BrokerConfig::default();
-    config.listeners = vec![ListenerConfig { bind: "127.0.0.1:1883".into(), ..ListenerConfig::default() }];
+    let mut config = BrokerConfig {
+        listeners: vec![ListenerConfig { bind: "127.0.0.1:1883".into(), ..ListenerConfig::default() }],
+        ..BrokerConfig::default()
+    };
     config.router.plugins = plugins;
     let broker = Broker::bind(config).await?;
     println!("listening on {:?}; Ctrl-C stops", broker.local_addrs());

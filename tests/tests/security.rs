@@ -137,10 +137,10 @@ fn acl_matrix_for_publish_and_subscribe() {
         let asked: Vec<_> = filters.iter().map(|f| (*f, QoS::AtLeastOnce)).collect();
         assert_eq!(alice.subscribe(1, &asked), [Ok1, No, Ok1, No, Ok1, No, No], "{rt:?}");
         let mut anon = logged_in(&broker, "anon", None);
-        assert_eq!(anon.subscribe(1, &[("public/#", QoS::AtMostOnce), ("a/x", QoS::AtMostOnce)]), [
-            ReasonCode::Success,
-            No
-        ]);
+        assert_eq!(
+            anon.subscribe(1, &[("public/#", QoS::AtMostOnce), ("a/x", QoS::AtMostOnce)]),
+            [ReasonCode::Success, No]
+        );
         // A refused PUBLISH is acknowledged (the client stops retrying) and not delivered.
         alice.publish("b/x", QoS::AtLeastOnce, 1, b"refused", false);
         alice.publish("a/x/y", QoS::ExactlyOnce, 2, b"refused", false);
@@ -170,18 +170,24 @@ fn acl_file_deny_patterns_and_dollar_topics() {
         let broker = broker_with(rt, plugins.clone());
         let mut anon = logged_in(&broker, "anon", None);
         assert_eq!(
-            anon.subscribe(1, &[("test/nosubscribe", QoS::AtLeastOnce), ("#", QoS::AtLeastOnce), ("$SYS/#", QoS::AtLeastOnce)]),
+            anon.subscribe(
+                1,
+                &[("test/nosubscribe", QoS::AtLeastOnce), ("#", QoS::AtLeastOnce), ("$SYS/#", QoS::AtLeastOnce)]
+            ),
             [No, Ok1, No],
             "{rt:?}"
         );
         let mut bob = logged_in(&broker, "dev-1", Some("bob"));
         assert_eq!(
-            bob.subscribe(1, &[
-                ("users/bob/#", QoS::AtLeastOnce),
-                ("users/+/x", QoS::AtLeastOnce),
-                ("$SYS/broker/uptime", QoS::AtLeastOnce),
-                ("#", QoS::AtLeastOnce)
-            ]),
+            bob.subscribe(
+                1,
+                &[
+                    ("users/bob/#", QoS::AtLeastOnce),
+                    ("users/+/x", QoS::AtLeastOnce),
+                    ("$SYS/broker/uptime", QoS::AtLeastOnce),
+                    ("#", QoS::AtLeastOnce)
+                ]
+            ),
             [Ok1, No, Ok1, No],
             "{rt:?}"
         );

@@ -6,8 +6,8 @@ use moat_mqtt_core::broker::{BrokerConfig, ListenerConfig};
 use moat_mqtt_core::codec::MAX_REMAINING_LENGTH;
 
 use super::ConfigError;
-use super::security::SecurityConfig;
 use super::node::{Node, Pos, Value};
+use super::security::SecurityConfig;
 use super::walk::{Entry, Schema, Walker, join};
 
 /// The top-level keys (the client's loader skips them).

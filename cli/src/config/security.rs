@@ -107,9 +107,8 @@ impl SecurityConfig {
         for name in &self.authenticators {
             match name.as_str() {
                 "auth_anonymous" => {
-                    security.plugins =
-                        std::mem::take(&mut security.plugins)
-                            .with_authenticator(Arc::new(AnonymousAuthenticator::new(self.allow_anonymous)));
+                    security.plugins = std::mem::take(&mut security.plugins)
+                        .with_authenticator(Arc::new(AnonymousAuthenticator::new(self.allow_anonymous)));
                 }
                 "auth_file" => {
                     let Some((path, at)) = &self.password_file else { continue };

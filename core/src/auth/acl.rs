@@ -214,9 +214,7 @@ impl AclFile {
                     }
                 }
                 other => {
-                    return Err(fail(format!(
-                        "unknown keyword {other:?}; expected `user`, `topic` or `pattern`"
-                    )));
+                    return Err(fail(format!("unknown keyword {other:?}; expected `user`, `topic` or `pattern`")));
                 }
             }
         }

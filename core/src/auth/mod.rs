@@ -38,7 +38,8 @@ use bytestring::ByteString;
 
 pub use acl::{AclError, AclFile, TopicAcl, filter_covers};
 pub use password::{
-    ARGON2_M_COST, ARGON2_T_COST, HashError, HashScheme, HashingError, MOSQUITTO_PBKDF2_ITERATIONS, StoredHash, hash_password,
+    ARGON2_M_COST, ARGON2_T_COST, HashError, HashScheme, HashingError, MOSQUITTO_PBKDF2_ITERATIONS, StoredHash,
+    hash_password,
 };
 pub use password_file::{AnonymousAuthenticator, FileAuthenticator, PasswordFile, PasswordFileError};
 

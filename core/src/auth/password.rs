@@ -69,7 +69,9 @@ pub enum HashError {
     #[error("not a password hash (a plaintext password?)")]
     Plaintext,
     /// A `$id$` this broker does not know.
-    #[error("unknown hash format `${0}$`; known: $6$ (SHA-512 crypt or mosquitto sha512), $7$ (PBKDF2-SHA512), $argon2id$ / $8$")]
+    #[error(
+        "unknown hash format `${0}$`; known: $6$ (SHA-512 crypt or mosquitto sha512), $7$ (PBKDF2-SHA512), $argon2id$ / $8$"
+    )]
     UnknownFormat(String),
     /// A known format whose fields are malformed.
     #[error("malformed {scheme} hash: {problem}")]
@@ -268,8 +270,9 @@ pub fn hash_password(scheme: HashScheme, password: &[u8]) -> Result<String, Hash
         }
         HashScheme::Sha512 => {
             let salt = random::<12>().map_err(|e| fail(&e))?;
-            let hash = sha_crypt::PasswordHasher::hash_password_with_salt(&sha_crypt::ShaCrypt::SHA512, password, &salt)
-                .map_err(|e| fail(&e))?;
+            let hash =
+                sha_crypt::PasswordHasher::hash_password_with_salt(&sha_crypt::ShaCrypt::SHA512, password, &salt)
+                    .map_err(|e| fail(&e))?;
             Ok(hash.to_string())
         }
     }
@@ -288,13 +291,13 @@ mod tests {
     /// Written by mosquitto_passwd 2.0.11: `mosquitto_passwd -c -b f alice secret`.
     const MOSQUITTO_7: &str = "$7$101$ii1USBgtQHuWHktC$2+QDASCECko17qQC/7WMhSSvQqI28zX7+1LoSfDS2qJXzeFN7Ibcmn/e5eC84reaVunT9PJyocnsGNGUG4720g==";
     /// Written by mosquitto_passwd 2.0.11: `mosquitto_passwd -H sha512 -c -b f bob secret`.
-    const MOSQUITTO_6: &str = "$6$PusM+wfY4sb5s5EA$izCpcCs2JpA59yxv2Q2Lipc6BHTOj20h9PODEl/gzKqmu7ARek+nrEAb/NDpytC9HC5Soz3aDfpqdDbQKDaL6Q==";
+    const MOSQUITTO_6: &str =
+        "$6$PusM+wfY4sb5s5EA$izCpcCs2JpA59yxv2Q2Lipc6BHTOj20h9PODEl/gzKqmu7ARek+nrEAb/NDpytC9HC5Soz3aDfpqdDbQKDaL6Q==";
     /// Python's `crypt.crypt("secret", crypt.mksalt(crypt.METHOD_SHA512))` (glibc).
     const CRYPT_6: &str =
         "$6$6El0V7K5U5XPhYG/$1NEZHkWxKcK7QAhTEURftnJ.LxTlVm9okys6mAoPY7Yppe3hE9E4Cjtu3VII4rdGP8wwYV.eGjyVV8Vg2He1Z1";
     /// Python's `crypt.crypt("secret", "$6$rounds=10000$abcdefgh")` (glibc).
-    const CRYPT_6_ROUNDS: &str =
-        "$6$rounds=10000$abcdefgh$dtkgtX8ow6kub/Iulo6m6YRiWBlfmJEeDmTXbQPwlPu6qBjkZV2Ix8CeH0sE3NMp3Sq63bHshmKLBUGe7mWYy/";
+    const CRYPT_6_ROUNDS: &str = "$6$rounds=10000$abcdefgh$dtkgtX8ow6kub/Iulo6m6YRiWBlfmJEeDmTXbQPwlPu6qBjkZV2Ix8CeH0sE3NMp3Sq63bHshmKLBUGe7mWYy/";
 
     fn check(text: &str, scheme: &str) {
         let hash = StoredHash::parse(text).unwrap();

@@ -227,7 +227,10 @@ mod tests {
             AuthDecision::Deny(Refusal::BadCredentials)
         );
         auth.replace(PasswordFile::default());
-        assert_eq!(auth.authenticate(&creds(Some("alice"), Some("secret"))), AuthDecision::Deny(Refusal::BadCredentials));
+        assert_eq!(
+            auth.authenticate(&creds(Some("alice"), Some("secret"))),
+            AuthDecision::Deny(Refusal::BadCredentials)
+        );
     }
 
     #[test]

@@ -9,11 +9,11 @@ use bytes::Bytes;
 use bytestring::ByteString;
 
 use super::message::Delivery;
-use crate::auth::{AuthDecision, AuthStep, ClientInfo, Credentials, Plugins, TopicAccess};
 use super::queue::Offer;
 use super::session::{Inflight, OutState, Session};
 use super::stats::Stats;
 use super::{CloseReason, LinkEvent, Message};
+use crate::auth::{AuthDecision, AuthStep, ClientInfo, Credentials, Plugins, TopicAccess};
 use crate::codec::{
     Ack, Connack, Connect, Packet, PacketId, Properties, ProtocolLevel, Publish, QoS, ReasonCode, Suback, Subscribe,
     SubscriptionOptions, Unsuback, Unsubscribe, Will,
@@ -238,7 +238,9 @@ impl Router {
         let Some(pending) = self.pending_auth.remove(&link) else { return false };
         let step = match decision {
             AuthDecision::Deny(refusal) => AuthStep::Refuse { refusal, plugin: Some(pending.plugin) },
-            AuthDecision::Allow => self.config.plugins.authenticate_from(pending.plugin + 1, true, &pending.credentials),
+            AuthDecision::Allow => {
+                self.config.plugins.authenticate_from(pending.plugin + 1, true, &pending.credentials)
+            }
             AuthDecision::NoOpinion | AuthDecision::Pending => {
                 self.config.plugins.authenticate_from(pending.plugin + 1, pending.allowed, &pending.credentials)
             }
@@ -344,30 +346,30 @@ impl Router {
 
     /// An event of a link past its CONNECT (ignored if the link has no session).
     fn handle_event_connected(&mut self, link: LinkId, event: LinkEvent, out: &mut Vec<Packet>) {
-                let Some(client_id) = self.links.get(&link).cloned() else { return };
-                match event {
-                    LinkEvent::Publish(publish) => self.publish_from(&client_id, publish, out),
-                    LinkEvent::Puback(id) => self.acknowledged(&client_id, id, OutState::Puback),
-                    LinkEvent::Pubrec(id) => {
-                        if let Some(session) = self.sessions.get_mut(&client_id)
-                            && let Some(i) = session.inflight_position(id)
-                        {
-                            session.inflight[i].state = OutState::Pubcomp;
-                        }
-                        // PUBREL even for an unknown id, so that the client can finish its side.
-                        out.push(Packet::Pubrel(Ack::new(id)));
-                    }
-                    LinkEvent::Pubrel(id) => {
-                        if let Some(session) = self.sessions.get_mut(&client_id) {
-                            session.qos2_received.remove(&id);
-                        }
-                        out.push(Packet::Pubcomp(Ack::new(id)));
-                    }
-                    LinkEvent::Pubcomp(id) => self.acknowledged(&client_id, id, OutState::Pubcomp),
-                    LinkEvent::Subscribe(subscribe) => self.subscribe(&client_id, subscribe, out),
-                    LinkEvent::Unsubscribe(unsubscribe) => self.unsubscribe(&client_id, unsubscribe, out),
-                    LinkEvent::Connect(_) | LinkEvent::Closed(_) => {}
+        let Some(client_id) = self.links.get(&link).cloned() else { return };
+        match event {
+            LinkEvent::Publish(publish) => self.publish_from(&client_id, publish, out),
+            LinkEvent::Puback(id) => self.acknowledged(&client_id, id, OutState::Puback),
+            LinkEvent::Pubrec(id) => {
+                if let Some(session) = self.sessions.get_mut(&client_id)
+                    && let Some(i) = session.inflight_position(id)
+                {
+                    session.inflight[i].state = OutState::Pubcomp;
                 }
+                // PUBREL even for an unknown id, so that the client can finish its side.
+                out.push(Packet::Pubrel(Ack::new(id)));
+            }
+            LinkEvent::Pubrel(id) => {
+                if let Some(session) = self.sessions.get_mut(&client_id) {
+                    session.qos2_received.remove(&id);
+                }
+                out.push(Packet::Pubcomp(Ack::new(id)));
+            }
+            LinkEvent::Pubcomp(id) => self.acknowledged(&client_id, id, OutState::Pubcomp),
+            LinkEvent::Subscribe(subscribe) => self.subscribe(&client_id, subscribe, out),
+            LinkEvent::Unsubscribe(unsubscribe) => self.unsubscribe(&client_id, unsubscribe, out),
+            LinkEvent::Connect(_) | LinkEvent::Closed(_) => {}
+        }
     }
 
     /// Appends up to `max` PUBLISH packets waiting for `link`, as far as its inflight window
@@ -670,10 +672,7 @@ impl Router {
         };
         if fresh {
             let session = self.sessions.get(client_id);
-            let info = ClientInfo {
-                client_id,
-                username: session.and_then(|s| s.username.as_deref()),
-            };
+            let info = ClientInfo { client_id, username: session.and_then(|s| s.username.as_deref()) };
             if is_sys(&publish.topic) {
                 // Clients may not publish to $SYS: acknowledged, counted, not delivered.
                 self.stats.publish_dropped += 1;
@@ -736,7 +735,8 @@ impl Router {
             // MQTT-3.3.1-6: retained messages go to the new subscription, with RETAIN set.
             if filter.share_group().is_none() {
                 for message in self.retained.values().filter(|m| {
-                    filter.matches(&m.topic) && (!check_receive || plugins.authorize(&info, TopicAccess::Receive(&m.topic)))
+                    filter.matches(&m.topic)
+                        && (!check_receive || plugins.authorize(&info, TopicAccess::Receive(&m.topic)))
                 }) {
                     retained.push(Delivery {
                         qos: message.qos.min(options.qos),

@@ -554,8 +554,8 @@ mod security {
 
     use super::*;
     use crate::auth::{
-        AclFile, AnonymousAuthenticator, AuthDecision, AuthFuture, Authenticator, BrokerHooks, ClientInfo,
-        Credentials, FileAuthenticator, PasswordFile, Plugins, Refusal, TopicAcl,
+        AclFile, AnonymousAuthenticator, AuthDecision, AuthFuture, Authenticator, BrokerHooks, ClientInfo, Credentials,
+        FileAuthenticator, PasswordFile, Plugins, Refusal, TopicAcl,
     };
 
     /// alice / secret, written by mosquitto_passwd 2.0.11.
