@@ -9,6 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 #[cfg(any(feature = "runtime-tokio", feature = "runtime-smol"))]
 use anyhow::Context as _;
+#[cfg(any(feature = "runtime-tokio", feature = "runtime-smol"))]
+use moat_mqtt_cli::config::PasswordFileHandle;
 use moat_mqtt_cli::config::{self, ConfigError};
 use moat_mqtt_core::broker::BrokerConfig;
 
@@ -71,22 +73,28 @@ impl From<ConfigError> for Failure {
 /// the broker cannot listen or fails.
 pub(crate) fn run(config_file: Option<&Path>, args: &BrokerArgs) -> Result<(), Failure> {
     let runtime = args.runtime.unwrap_or(DEFAULT_RUNTIME);
-    let mut config = match config_file {
-        Some(path) => config::load_file(path)?.broker,
+    let (mut config, security) = match config_file {
+        Some(path) => {
+            let loaded = config::load_file(path)?;
+            (loaded.broker, loaded.security)
+        }
         None => {
             log::debug!("no configuration file given; using the defaults");
-            BrokerConfig::default()
+            (BrokerConfig::default(), config::SecurityConfig::default())
         }
     };
+    let security = security.build().map_err(|e| Failure::Usage(anyhow::anyhow!(e)))?;
+    config.router.plugins = security.plugins.clone();
+    let password_file = security.password_file;
     if config.router.client_id_seed == 0 {
         config.router.client_id_seed = client_id_seed();
     }
     log::debug!("running on {runtime:?} with {config:?}");
     match runtime {
         #[cfg(feature = "runtime-tokio")]
-        RuntimeChoice::Tokio => run_tokio(config).map_err(Failure::Run),
+        RuntimeChoice::Tokio => run_tokio(config, password_file).map_err(Failure::Run),
         #[cfg(feature = "runtime-smol")]
-        RuntimeChoice::Smol => run_smol(config).map_err(Failure::Run),
+        RuntimeChoice::Smol => run_smol(config, password_file).map_err(Failure::Run),
         #[cfg(not(all(feature = "runtime-tokio", feature = "runtime-smol")))]
         missing => {
             let (name, feature) = missing.names();
@@ -116,11 +124,32 @@ fn announce(addrs: &[(String, std::net::SocketAddr)]) {
     }
 }
 
+/// Re-reads the password file (on SIGHUP), saying how it went.
+#[cfg(any(feature = "runtime-tokio", feature = "runtime-smol"))]
+fn reload(file: &PasswordFileHandle) {
+    match file.reload() {
+        Ok(users) => log::info!("SIGHUP: password-file {} re-read: {users} users", file.path().display()),
+        Err(e) => log::error!("SIGHUP: {e}; still using the password file read before"),
+    }
+}
+
 /// Serves on tokio's multi-threaded runtime until Ctrl-C or SIGTERM.
 #[cfg(feature = "runtime-tokio")]
-fn run_tokio(config: BrokerConfig) -> anyhow::Result<()> {
+fn run_tokio(config: BrokerConfig, password_file: Option<PasswordFileHandle>) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
+        #[cfg(unix)]
+        if let Some(file) = password_file {
+            let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                .context("cannot watch for SIGHUP")?;
+            tokio::spawn(async move {
+                while hangups.recv().await.is_some() {
+                    reload(&file);
+                }
+            });
+        }
+        #[cfg(not(unix))]
+        drop(password_file);
         let broker = moat_mqtt_tokio::Broker::bind(config).await.context("cannot start the broker")?;
         announce(&broker.local_addrs());
         broker.run().await?;
@@ -130,8 +159,22 @@ fn run_tokio(config: BrokerConfig) -> anyhow::Result<()> {
 
 /// Serves on smol until Ctrl-C or SIGTERM.
 #[cfg(feature = "runtime-smol")]
-fn run_smol(config: BrokerConfig) -> anyhow::Result<()> {
+fn run_smol(config: BrokerConfig, password_file: Option<PasswordFileHandle>) -> anyhow::Result<()> {
     smol::block_on(async {
+        #[cfg(unix)]
+        if let Some(file) = password_file {
+            use futures::StreamExt as _;
+            let mut hangups =
+                async_signal::Signals::new([async_signal::Signal::Hup]).context("cannot watch for SIGHUP")?;
+            smol::spawn(async move {
+                while hangups.next().await.is_some() {
+                    reload(&file);
+                }
+            })
+            .detach();
+        }
+        #[cfg(not(unix))]
+        drop(password_file);
         let broker = moat_mqtt_smol::Broker::bind(config).await.context("cannot start the broker")?;
         announce(&broker.local_addrs());
         broker.run().await?;

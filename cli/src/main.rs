@@ -16,6 +16,7 @@ use clap::{ArgAction, Parser, Subcommand};
 
 mod broker_cmd;
 mod client_opts;
+mod passwd_cmd;
 mod pub_cmd;
 mod sub_cmd;
 
@@ -64,12 +65,26 @@ enum MqttCommand {
     },
     /// Publish messages to a topic (one connection, then exit).
     Pub(Box<pub_cmd::PubArgs>),
+    /// Manage a password file: `passwd [-H HASH] [-c | -D] FILE USER`, or `-b FILE USER
+    /// PASSWORD` (mosquitto_passwd's options; `passwd --help` for more).
+    #[command(disable_help_flag = true)]
+    Passwd {
+        /// The options and arguments of `moat mqtt passwd`.
+        #[arg(num_args = 0.., allow_hyphen_values = true, trailing_var_arg = true)]
+        args: Vec<String>,
+    },
     /// Subscribe to topic filters and print `topic<TAB>payload` per message.
     Sub(Box<sub_cmd::SubArgs>),
 }
 
 /// Parses the command line, sets up logging and runs the command.
 fn main() -> ExitCode {
+    // `passwd` has mosquitto_passwd's options, whose `-c` (create) is not the global `-c FILE`:
+    // its words are parsed on their own.
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(at) = argv.windows(2).position(|w| w[0] == "mqtt" && w[1] == "passwd") {
+        return passwd(&argv[at + 2..]);
+    }
     let cli = Cli::parse();
     // The broker and `version` log at info; pub and sub, whose stdout is their output, only
     // warn unless asked for more.
@@ -78,6 +93,7 @@ fn main() -> ExitCode {
         Command::Mqtt { command: MqttCommand::Broker { quiet, .. } } => (0, *quiet),
         Command::Mqtt { command: MqttCommand::Pub(args) } => (-1, args.client.quiet),
         Command::Mqtt { command: MqttCommand::Sub(args) } => (-1, args.client.quiet),
+        Command::Mqtt { command: MqttCommand::Passwd { args } } => return passwd(args),
     };
     let level = match base + i16::from(cli.verbose) - i16::from(cli.quiet) - i16::from(quiet) {
         ..=-2 => log::LevelFilter::Error,
@@ -117,6 +133,7 @@ fn main() -> ExitCode {
                 MqttCommand::Broker { args, .. } => broker_cmd::run(config, args),
                 MqttCommand::Pub(args) => pub_cmd::run(config, args),
                 MqttCommand::Sub(args) => sub_cmd::run(config, args),
+                MqttCommand::Passwd { args } => return passwd(args),
             };
             match result {
                 Ok(()) => ExitCode::SUCCESS,
@@ -129,6 +146,17 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// Runs `moat mqtt passwd` with the words after `passwd`; exit code 2 for any failure.
+fn passwd(args: &[String]) -> ExitCode {
+    match passwd_cmd::run_from(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
         }
     }
 }

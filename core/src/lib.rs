@@ -6,6 +6,7 @@
 //! embedded users all drive the same logic.
 //!
 //! - [`codec`]: the packet model and its wire format, for every protocol level.
+//! - [`auth`]: plugins the router consults: authentication, topic authorisation, hooks.
 //! - [`broker`]: the broker core: per-link state machines and the router.
 //! - [`client`]: the client core: one session with a broker over a series of connections.
 //! - [`topic`]: validated topic names and filters, and the subscription trie.
@@ -14,6 +15,7 @@
 //!   cbor, bool, null).
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod broker;
 pub mod client;
 pub mod codec;

@@ -8,6 +8,7 @@ use moat_mqtt_core::codec::MAX_REMAINING_LENGTH;
 
 use super::ConfigError;
 use super::node::{Node, Pos, Value};
+use super::security::SecurityConfig;
 use super::walk::{Entry, Schema, Walker, join};
 
 /// The top-level keys (the client's loader skips them).
@@ -41,12 +42,6 @@ const LISTENER: Schema = &[
     ("path", &[]),
 ];
 
-/// The keys of `auth`, read by the authentication work (accepted, not used yet).
-const AUTH: Schema = &[("plugins", &[]), ("allow-anonymous", &[]), ("password-file", &[])];
-
-/// The keys of `topic-check`, read by the authorisation work (accepted, not used yet).
-const TOPIC_CHECK: Schema = &[("enabled", &[]), ("plugins", &[]), ("acl", &[]), ("acl-file", &[])];
-
 /// The name of the listener that is a template for the others.
 const TEMPLATE: &str = "default";
 
@@ -57,8 +52,9 @@ const DEFAULT_BIND: &str = "0.0.0.0:1883";
 const MAX_PACKET: usize = MAX_REMAINING_LENGTH + 5;
 
 /// Reads the whole file's tree into a configuration.
-pub(super) fn read(w: &mut Walker, root: &Node) -> Result<BrokerConfig, ConfigError> {
+pub(super) fn read(w: &mut Walker, root: &Node) -> Result<(BrokerConfig, SecurityConfig), ConfigError> {
     let mut config = BrokerConfig::default();
+    let mut security = SecurityConfig::default();
     for Entry { name, key, node } in w.mapping("", root, TOP)? {
         let path = key.text.as_str();
         match name {
@@ -78,17 +74,13 @@ pub(super) fn read(w: &mut Walker, root: &Node) -> Result<BrokerConfig, ConfigEr
             "max-inflight" => config.router.max_inflight = w.whole_in(path, node, 1, usize::from(u16::MAX))?,
             "max-queued-messages" => config.router.max_queued_messages = w.whole_in(path, node, 1, usize::MAX)?,
             "max-packet-size" => config.link.max_packet_size = w.whole_in(path, node, 2, MAX_PACKET)?,
-            "auth" => {
-                w.mapping(path, node, AUTH)?;
-            }
-            "topic-check" => {
-                w.mapping(path, node, TOPIC_CHECK)?;
-            }
+            "auth" => super::security::auth(w, path, node, &mut security)?,
+            "topic-check" => super::security::topic_check(w, path, node, &mut security)?,
             // Read by plugins and other parts of the original; nothing to check here.
             _ => {}
         }
     }
-    Ok(config)
+    Ok((config, security))
 }
 
 /// A listener's transport, from `type`.

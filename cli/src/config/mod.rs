@@ -19,8 +19,8 @@
 //! - Unknown keys are not errors: each one is logged with `log::warn!` and returned in
 //!   [`LoadedConfig::warnings`], naming its full path (`listeners.my-tcp-1.bnid`).
 //! - A bad value is an error naming the key path, the place in the file and what was expected.
-//! - `auth`, `topic-check`, `plugins` and `broker` are read by later work; their known keys are
-//!   accepted silently for now. WebSocket (`type: ws`) and TLS (`ssl: on`) listeners are
+//! - `auth` and `topic-check` choose the authentication and authorisation plugins
+//!   ([`SecurityConfig`]); `plugins` and `broker` are accepted silently. WebSocket (`type: ws`) and TLS (`ssl: on`) listeners are
 //!   rejected with a clear error until the transports exist.
 //!
 //! The client's keys (for `moat mqtt pub` and `sub`) are read from the same kind of file by
@@ -41,7 +41,10 @@ use moat_mqtt_core::broker::BrokerConfig;
 mod broker;
 mod client;
 mod node;
+mod security;
 mod walk;
+
+pub use security::{PasswordFileHandle, Security, SecurityConfig};
 
 pub use client::{LoadedClientConfig, load_client_file, load_client_str, load_mapping_file, load_mapping_str};
 
@@ -53,6 +56,8 @@ mod tests;
 pub struct LoadedConfig {
     /// The broker's configuration: the file's settings over the defaults.
     pub broker: BrokerConfig,
+    /// The `auth` and `topic-check` sections; [`SecurityConfig::build`] reads their files.
+    pub security: SecurityConfig,
     /// One line per ignored (unknown) key, already logged with `log::warn!`; in file order.
     pub warnings: Vec<String>,
 }
@@ -140,8 +145,8 @@ pub fn load_file(path: &Path) -> Result<LoadedConfig, ConfigError> {
 pub fn load_str(text: &str, origin: &str) -> Result<LoadedConfig, ConfigError> {
     let root = node::parse(text).map_err(|err| syntax_error(&err, origin))?;
     let mut walker = walk::Walker::new(origin);
-    let broker = broker::read(&mut walker, &root)?;
-    Ok(LoadedConfig { broker, warnings: walker.into_warnings() })
+    let (broker, security) = broker::read(&mut walker, &root)?;
+    Ok(LoadedConfig { broker, security, warnings: walker.into_warnings() })
 }
 
 /// Turns the parser's error into [`ConfigError::Syntax`], moving its position to the front.

@@ -143,7 +143,7 @@ max-inflight: 9
 max-queued-messages: 11
 max-packet-size: 4096
 auth: {allow-anonymous: true, password-file: /x}
-topic-check: {acl-file: /y}
+topic-check: {enabled: on, acl-file: /y}
 ";
     let underscores = dashes.replace('-', "_");
     assert!(!underscores.contains('-'), "{underscores}");
@@ -322,5 +322,86 @@ fn files_are_named_in_errors() {
 
     std::fs::write(&file, "max-inflight: 5\n").unwrap();
     assert_eq!(load_file(&file).unwrap().broker.router.max_inflight, 5);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn security_sections_of_the_seed() {
+    let text = SEED
+        .replace("  my-tcp-ssl-1: {bind: 127.0.0.1:8885, ssl: on, cafile: ..., certfile: ..., keyfile: ...}\n", "")
+        .replace("  my-ws-1: {bind: 0.0.0.0:8080, type: ws}\n", "");
+    let security = load(&text).security;
+    assert_eq!(security.authenticators, ["auth_anonymous", "auth_file"]);
+    assert!(security.allow_anonymous);
+    assert_eq!(security.password_file.as_ref().unwrap().0, std::path::Path::new("/some/passwd_file"));
+    assert_eq!(security.authorizers, ["topic_acl"]);
+    assert!(security.acl.is_some());
+    // The password file is read when the broker starts, and named when it cannot be.
+    let err = security.build().unwrap_err();
+    assert!(err.starts_with("cannot read password-file /some/passwd_file: "), "{err}");
+    assert!(err.ends_with("(auth.password-file, test.yaml:10:18)"), "{err}");
+}
+
+#[test]
+fn security_defaults_and_mistakes() {
+    let none = load("listeners: {default: {bind: 127.0.0.1:1883}}\n").security;
+    assert!(none.authenticators.is_empty() && none.authorizers.is_empty());
+    let anon = load("auth: {allow-anonymous: false}\n").security;
+    assert_eq!(anon.authenticators, ["auth_anonymous"]);
+    assert!(!anon.allow_anonymous);
+    let both = load("auth: {password-file: /p}\n").security;
+    assert_eq!(both.authenticators, ["auth_anonymous", "auth_file"]);
+    let off = load("topic-check: {acl: {u: ['#']}}\n");
+    assert!(off.security.authorizers.is_empty());
+    assert!(off.warnings[0].contains("topic-check.enabled is off"), "{:?}", off.warnings);
+    let unused = load("auth: {plugins: [auth_anonymous], password-file: /p}\n");
+    assert!(unused.warnings[0].contains("password-file is not used"), "{:?}", unused.warnings);
+
+    assert_eq!(
+        fail("auth: {plugins: [auth_anonymous, auth_ldap]}\n"),
+        "test.yaml:1:34: \"auth.plugins\": unknown plugin \"auth_ldap\"; this broker has auth_anonymous, auth_file"
+    );
+    assert!(fail("auth: {plugins: [auth_file]}\n").contains("lists auth_file, but auth.password-file is not set"));
+    assert!(fail("topic-check: {enabled: true}\n").contains("topic_acl needs topic-check.acl or topic-check.acl-file"));
+    assert_eq!(
+        fail("topic-check:\n  enabled: true\n  acl:\n    bob: ['a/#/b']\n"),
+        "test.yaml:4:11: \"topic-check.acl.bob\": \"a/#/b\" is not a topic filter: wildcard '#' must fill a whole level and be the last level; found level \"#\""
+    );
+    assert!(fail("topic-check: {enabled: true, acl: {bob: 3}}\n").contains("expected a list of topic filters"));
+}
+
+#[test]
+fn security_files_are_read_and_checked() {
+    let dir = std::env::temp_dir().join(format!("moat-security-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let passwd = dir.join("passwd");
+    let acl = dir.join("acl");
+    std::fs::write(&acl, "topic deny test/nosubscribe\ntopic readwrite #\n").unwrap();
+    std::fs::write(&passwd, "# users\nalice:$7$101$ii1USBgtQHuWHktC$2+QDASCECko17qQC/7WMhSSvQqI28zX7+1LoSfDS2qJXzeFN7Ibcmn/e5eC84reaVunT9PJyocnsGNGUG4720g==\nbob:hunter2\n").unwrap();
+    let text = format!(
+        "auth: {{allow-anonymous: false, password-file: {}}}\ntopic-check: {{enabled: true, acl-file: {}}}\n",
+        passwd.display(),
+        acl.display()
+    );
+    let security = load(&text).security;
+    let err = security.build().unwrap_err();
+    assert!(
+        err.starts_with(&format!(
+            "password-file {} line 3: plaintext password for user bob; hash it with `moat mqtt passwd`",
+            passwd.display()
+        )),
+        "{err}"
+    );
+    std::fs::write(&passwd, "alice:$7$101$ii1USBgtQHuWHktC$2+QDASCECko17qQC/7WMhSSvQqI28zX7+1LoSfDS2qJXzeFN7Ibcmn/e5eC84reaVunT9PJyocnsGNGUG4720g==\n").unwrap();
+    let built = security.build().unwrap();
+    assert_eq!(built.plugins.authenticators().len(), 2);
+    assert_eq!(built.plugins.authorizers().len(), 1);
+    let handle = built.password_file.unwrap();
+    std::fs::write(&passwd, "carol:plain\n").unwrap();
+    assert!(handle.reload().unwrap_err().contains("line 1: plaintext password for user carol"));
+    std::fs::write(&passwd, "").unwrap();
+    assert_eq!(handle.reload(), Ok(0));
+    std::fs::write(&acl, "topic readwrite a/#/b\n").unwrap();
+    assert!(security.build().unwrap_err().contains("line 1: \"a/#/b\" is not a topic filter"));
     std::fs::remove_dir_all(&dir).unwrap();
 }

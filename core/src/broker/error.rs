@@ -74,6 +74,9 @@ pub enum CloseReason {
     /// The client read too slowly and its queue of QoS 1/2 messages filled up.
     #[error("slow consumer: outbound queue full")]
     SlowConsumer,
+    /// The client sent more packets than the broker holds while its login is being checked.
+    #[error("sent more than {0} packets while its login was being checked")]
+    TooManyPacketsBeforeConnack(usize),
     /// The broker is shutting down.
     #[error("broker shutting down")]
     ServerShuttingDown,

@@ -13,6 +13,7 @@ use super::queue::Offer;
 use super::session::{Inflight, OutState, Session};
 use super::stats::Stats;
 use super::{CloseReason, LinkEvent, Message};
+use crate::auth::{AuthDecision, AuthStep, ClientInfo, Credentials, Plugins, TopicAccess};
 use crate::codec::{
     Ack, Connack, Connect, Packet, PacketId, Properties, ProtocolLevel, Publish, QoS, ReasonCode, Suback, Subscribe,
     SubscriptionOptions, Unsuback, Unsubscribe, Will,
@@ -43,6 +44,8 @@ pub struct RouterConfig {
     pub version: String,
     /// Seed for the client identifiers assigned to clients that send an empty one.
     pub client_id_seed: u64,
+    /// Authentication, topic authorisation and hooks; none: everyone may do everything.
+    pub plugins: Plugins,
 }
 
 impl Default for RouterConfig {
@@ -53,6 +56,7 @@ impl Default for RouterConfig {
             sys_interval: Some(Duration::from_secs(20)),
             version: concat!("moat-mqtt ", env!("CARGO_PKG_VERSION")).to_owned(),
             client_id_seed: 0,
+            plugins: Plugins::new(),
         }
     }
 }
@@ -76,6 +80,37 @@ pub enum RouterEvent {
         link: LinkId,
         /// Why.
         reason: ReasonCode,
+    },
+    /// An authenticator needs time to decide about the CONNECT on `link`. Await
+    /// [`Authenticator::authenticate_later`](crate::auth::Authenticator::authenticate_later) of
+    /// authenticator number `plugin` (see [`Router::authenticator`]) with `credentials`, then
+    /// call [`Router::resolve_auth`] with `link`, `id` and the answer. Meanwhile the link's
+    /// packets are held; other links go on.
+    AuthPending {
+        /// The link.
+        link: LinkId,
+        /// Which decision this is (a link may be asked again by a later plugin).
+        id: u64,
+        /// The index of the authenticator that answered `Pending`.
+        plugin: usize,
+        /// What the client presented.
+        credentials: Credentials,
+    },
+    /// An authenticator refused a CONNECT (a [`Refused`](Self::Refused) event follows).
+    AuthRefused {
+        /// The link.
+        link: LinkId,
+        /// The user name the client gave.
+        username: Option<ByteString>,
+        /// The name of the authenticator that refused, or why nobody accepted.
+        by: String,
+    },
+    /// An authoriser refused a PUBLISH; it was acknowledged and dropped.
+    PublishDenied {
+        /// The publishing client.
+        client_id: ByteString,
+        /// The topic it published to.
+        topic: String,
     },
     /// A client's link ended.
     Disconnected {
@@ -122,12 +157,37 @@ pub struct Router {
     share_turn: usize,
     stats: Stats,
     next_sys: Option<Instant>,
+    /// Links whose CONNECT waits for an authenticator, with what they sent meanwhile.
+    pending_auth: HashMap<LinkId, PendingAuth>,
+    next_auth_id: u64,
+    /// Packets for links that were answered outside their own events (a resolved login);
+    /// handed over by [`Router::poll_deliveries`].
+    outbox: HashMap<LinkId, Vec<Packet>>,
+    stopped: bool,
+}
+
+/// Events a link may send between its CONNECT and the end of a pending authentication; more
+/// close the link.
+const MAX_HELD_EVENTS: usize = 256;
+
+/// A CONNECT waiting for an authenticator.
+#[derive(Debug)]
+struct PendingAuth {
+    id: u64,
+    plugin: usize,
+    allowed: bool,
+    connect: Connect,
+    credentials: Credentials,
+    held: Vec<LinkEvent>,
 }
 
 impl Router {
     /// A router with no sessions, started at `now`.
     #[must_use]
     pub fn new(now: Instant, config: RouterConfig) -> Self {
+        for hooks in config.plugins.hooks() {
+            hooks.broker_started();
+        }
         Self {
             next_sys: config.sys_interval.map(|_| now),
             stats: Stats::new(now),
@@ -143,7 +203,58 @@ impl Router {
             assigned_ids: 0,
             matches: Matches::new(),
             share_turn: 0,
+            pending_auth: HashMap::new(),
+            next_auth_id: 0,
+            outbox: HashMap::new(),
+            stopped: false,
         }
+    }
+
+    /// The broker is stopping: tells the hooks (once).
+    pub fn stop(&mut self) {
+        if !std::mem::replace(&mut self.stopped, true) {
+            for hooks in self.config.plugins.hooks() {
+                hooks.broker_stopped();
+            }
+        }
+    }
+
+    /// Authenticator number `index`, for [`RouterEvent::AuthPending`].
+    #[must_use]
+    pub fn authenticator(&self, index: usize) -> Option<Arc<dyn crate::auth::Authenticator>> {
+        self.config.plugins.authenticators().get(index).cloned()
+    }
+
+    /// Hands in the answer to [`RouterEvent::AuthPending`] `id` of `link`. The link's CONNACK
+    /// and the answers to the packets it sent meanwhile wait for it in
+    /// [`poll_deliveries`](Self::poll_deliveries), and the link is named by
+    /// [`poll_wake`](Self::poll_wake). An answer for a link that has gone, or a stale `id`, is
+    /// ignored; returns whether the answer was used. [`AuthDecision::Pending`] counts as no
+    /// opinion.
+    pub fn resolve_auth(&mut self, now: Instant, link: LinkId, id: u64, decision: AuthDecision) -> bool {
+        if self.pending_auth.get(&link).is_none_or(|p| p.id != id) {
+            return false;
+        }
+        let Some(pending) = self.pending_auth.remove(&link) else { return false };
+        let step = match decision {
+            AuthDecision::Deny(refusal) => AuthStep::Refuse { refusal, plugin: Some(pending.plugin) },
+            AuthDecision::Allow => {
+                self.config.plugins.authenticate_from(pending.plugin + 1, true, &pending.credentials)
+            }
+            AuthDecision::NoOpinion | AuthDecision::Pending => {
+                self.config.plugins.authenticate_from(pending.plugin + 1, pending.allowed, &pending.credentials)
+            }
+        };
+        let mut out = self.outbox.remove(&link).unwrap_or_default();
+        let PendingAuth { connect, credentials, held, .. } = pending;
+        self.after_auth(link, step, connect, credentials, held, &mut out);
+        if !out.is_empty() {
+            self.outbox.insert(link, out);
+            self.wakes.push_back(link);
+        }
+        self.publish_pending_wills();
+        let _ = now;
+        true
     }
 
     /// The counters published under `$SYS`.
@@ -210,45 +321,64 @@ impl Router {
         match event {
             LinkEvent::Connect(connect) => self.connect(link, connect, out),
             LinkEvent::Closed(reason) => {
+                self.pending_auth.remove(&link);
+                self.outbox.remove(&link);
                 if let Some(client_id) = self.links.remove(&link) {
                     self.detach(&client_id, link, reason);
                 }
             }
-            event => {
-                let Some(client_id) = self.links.get(&link).cloned() else { return };
-                match event {
-                    LinkEvent::Publish(publish) => self.publish_from(&client_id, publish, out),
-                    LinkEvent::Puback(id) => self.acknowledged(&client_id, id, OutState::Puback),
-                    LinkEvent::Pubrec(id) => {
-                        if let Some(session) = self.sessions.get_mut(&client_id)
-                            && let Some(i) = session.inflight_position(id)
-                        {
-                            session.inflight[i].state = OutState::Pubcomp;
-                        }
-                        // PUBREL even for an unknown id, so that the client can finish its side.
-                        out.push(Packet::Pubrel(Ack::new(id)));
+            event if self.pending_auth.contains_key(&link) => {
+                // Held until the authenticator answers, then handled in order.
+                if let Some(pending) = self.pending_auth.get_mut(&link) {
+                    if pending.held.len() < MAX_HELD_EVENTS {
+                        pending.held.push(event);
+                    } else {
+                        self.pending_auth.remove(&link);
+                        self.closes.push_back((link, CloseReason::TooManyPacketsBeforeConnack(MAX_HELD_EVENTS)));
                     }
-                    LinkEvent::Pubrel(id) => {
-                        if let Some(session) = self.sessions.get_mut(&client_id) {
-                            session.qos2_received.remove(&id);
-                        }
-                        out.push(Packet::Pubcomp(Ack::new(id)));
-                    }
-                    LinkEvent::Pubcomp(id) => self.acknowledged(&client_id, id, OutState::Pubcomp),
-                    LinkEvent::Subscribe(subscribe) => self.subscribe(&client_id, subscribe, out),
-                    LinkEvent::Unsubscribe(unsubscribe) => self.unsubscribe(&client_id, unsubscribe, out),
-                    LinkEvent::Connect(_) | LinkEvent::Closed(_) => {}
                 }
             }
+            event => self.handle_event_connected(link, event, out),
         }
         self.publish_pending_wills();
         let _ = now;
+    }
+
+    /// An event of a link past its CONNECT (ignored if the link has no session).
+    fn handle_event_connected(&mut self, link: LinkId, event: LinkEvent, out: &mut Vec<Packet>) {
+        let Some(client_id) = self.links.get(&link).cloned() else { return };
+        match event {
+            LinkEvent::Publish(publish) => self.publish_from(&client_id, publish, out),
+            LinkEvent::Puback(id) => self.acknowledged(&client_id, id, OutState::Puback),
+            LinkEvent::Pubrec(id) => {
+                if let Some(session) = self.sessions.get_mut(&client_id)
+                    && let Some(i) = session.inflight_position(id)
+                {
+                    session.inflight[i].state = OutState::Pubcomp;
+                }
+                // PUBREL even for an unknown id, so that the client can finish its side.
+                out.push(Packet::Pubrel(Ack::new(id)));
+            }
+            LinkEvent::Pubrel(id) => {
+                if let Some(session) = self.sessions.get_mut(&client_id) {
+                    session.qos2_received.remove(&id);
+                }
+                out.push(Packet::Pubcomp(Ack::new(id)));
+            }
+            LinkEvent::Pubcomp(id) => self.acknowledged(&client_id, id, OutState::Pubcomp),
+            LinkEvent::Subscribe(subscribe) => self.subscribe(&client_id, subscribe, out),
+            LinkEvent::Unsubscribe(unsubscribe) => self.unsubscribe(&client_id, unsubscribe, out),
+            LinkEvent::Connect(_) | LinkEvent::Closed(_) => {}
+        }
     }
 
     /// Appends up to `max` PUBLISH packets waiting for `link`, as far as its inflight window
     /// allows, and returns how many. Fewer than `max` means the link has nothing more to take
     /// until it is woken again (by [`poll_wake`](Self::poll_wake) or its own events).
     pub fn poll_deliveries(&mut self, link: LinkId, max: usize, out: &mut Vec<Packet>) -> usize {
+        if let Some(packets) = self.outbox.remove(&link) {
+            out.extend(packets);
+        }
         let Some(client_id) = self.links.get(&link) else { return 0 };
         let Some(session) = self.sessions.get_mut(client_id) else { return 0 };
         session.wake_pending = false;
@@ -329,6 +459,57 @@ impl Router {
     }
 
     fn connect(&mut self, link: LinkId, connect: Connect, out: &mut Vec<Packet>) {
+        // Copied out of the receive buffer: they may be kept while an authenticator thinks.
+        let credentials = Credentials {
+            client_id: ByteString::from(connect.client_id.to_string()),
+            username: connect.username.as_ref().map(|u| ByteString::from(u.to_string())),
+            password: connect.password.as_ref().map(|p| Bytes::copy_from_slice(p)),
+        };
+        let step = self.config.plugins.authenticate_from(0, false, &credentials);
+        self.after_auth(link, step, connect, credentials, Vec::new(), out);
+    }
+
+    /// Acts on where the authenticator chain stands for the CONNECT of `link`; `held` are the
+    /// events the link sent while it waited.
+    fn after_auth(
+        &mut self,
+        link: LinkId,
+        step: AuthStep,
+        connect: Connect,
+        credentials: Credentials,
+        held: Vec<LinkEvent>,
+        out: &mut Vec<Packet>,
+    ) {
+        match step {
+            AuthStep::Accept => {
+                self.accept(link, connect, credentials.username, out);
+                for event in held {
+                    if self.links.contains_key(&link) {
+                        self.handle_event_connected(link, event, out);
+                    }
+                }
+            }
+            AuthStep::Refuse { refusal, plugin } => {
+                let by = plugin
+                    .and_then(|i| self.config.plugins.authenticators().get(i))
+                    .map_or("no authenticator vouched for it", |p| p.name());
+                self.events.push_back(RouterEvent::AuthRefused {
+                    link,
+                    username: credentials.username.clone(),
+                    by: by.to_owned(),
+                });
+                self.refuse(link, refusal.reason_code(), out);
+            }
+            AuthStep::Pending { plugin, allowed } => {
+                self.next_auth_id += 1;
+                let id = self.next_auth_id;
+                self.events.push_back(RouterEvent::AuthPending { link, id, plugin, credentials: credentials.clone() });
+                self.pending_auth.insert(link, PendingAuth { id, plugin, allowed, connect, credentials, held });
+            }
+        }
+    }
+
+    fn accept(&mut self, link: LinkId, connect: Connect, username: Option<ByteString>, out: &mut Vec<Packet>) {
         let Connect { level, clean_start: clean, client_id, will, .. } = connect;
         let client_id = if client_id.is_empty() {
             // MQTT-3.1.3-7/8: only a clean session may ask for an identifier (3.1 may not at all).
@@ -369,6 +550,7 @@ impl Router {
         let Some(session) = self.sessions.get_mut(&client_id) else { return };
         session.has_taken_deliveries = false;
         session.link = Some(link);
+        session.username = username.map(|name| Box::from(&*name));
         session.level = level;
         session.will = will.map(|will| {
             Box::new(Will { topic: will.topic.detached(), payload: Bytes::copy_from_slice(&will.payload), ..will })
@@ -390,6 +572,10 @@ impl Router {
             });
         }
         self.stats.client_connected();
+        let info = ClientInfo { client_id: &client_id, username: session.username.as_deref() };
+        for hooks in self.config.plugins.hooks() {
+            hooks.client_connected(&info);
+        }
         self.events.push_back(RouterEvent::Connected { link, client_id, session_present });
     }
 
@@ -421,6 +607,10 @@ impl Router {
         }
         session.link = None;
         session.wake_pending = false;
+        let info = ClientInfo { client_id, username: session.username.as_deref() };
+        for hooks in self.config.plugins.hooks() {
+            hooks.client_disconnected(&info, &reason);
+        }
         let will = session.will.take();
         if reason.publishes_will()
             && let Some(will) = will
@@ -477,11 +667,26 @@ impl Router {
             _ => true,
         };
         if fresh {
+            let session = self.sessions.get(client_id);
+            let info = ClientInfo { client_id, username: session.and_then(|s| s.username.as_deref()) };
             if is_sys(&publish.topic) {
                 // Clients may not publish to $SYS: acknowledged, counted, not delivered.
                 self.stats.publish_dropped += 1;
+            } else if !self.config.plugins.authorize(&info, TopicAccess::Publish(&publish.topic)) {
+                // Refused by an authoriser: acknowledged (so the client does not retry),
+                // counted, not delivered.
+                self.stats.publish_dropped += 1;
+                self.stats.publish_denied += 1;
+                self.events.push_back(RouterEvent::PublishDenied {
+                    client_id: client_id.clone(),
+                    topic: publish.topic.to_string(),
+                });
             } else {
-                self.route(Arc::new(Message::from_publish(publish)));
+                let message = Message::from_publish(publish);
+                for hooks in self.config.plugins.hooks() {
+                    hooks.message_received(&info, &message);
+                }
+                self.route(Arc::new(message));
             }
         }
         match (qos, packet_id) {
@@ -506,14 +711,29 @@ impl Router {
         let Some(session) = self.sessions.get_mut(client_id) else { return };
         let mut reasons = Vec::with_capacity(subscribe.filters.len());
         let mut retained = Vec::new();
+        let plugins = &self.config.plugins;
+        let check_receive = !plugins.authorizers().is_empty();
         for (filter, options) in subscribe.filters {
+            let info = ClientInfo { client_id, username: session.username.as_deref() };
+            if !plugins.authorize(&info, TopicAccess::Subscribe(&filter)) {
+                // Refused by an authoriser: SUBACK failure (0x80 before MQTT 5).
+                reasons.push(ReasonCode::NotAuthorized);
+                self.stats.subscribe_denied += 1;
+                continue;
+            }
             let filter = filter.detached();
             session.subscriptions.insert(filter.clone(), options);
             self.subscriptions.insert(&filter, client_id.clone(), options);
             reasons.push(ReasonCode::granted(options.qos));
+            for hooks in plugins.hooks() {
+                hooks.subscribed(&info, &filter, options.qos);
+            }
             // MQTT-3.3.1-6: retained messages go to the new subscription, with RETAIN set.
             if filter.share_group().is_none() {
-                for message in self.retained.values().filter(|m| filter.matches(&m.topic)) {
+                for message in self.retained.values().filter(|m| {
+                    filter.matches(&m.topic)
+                        && (!check_receive || plugins.authorize(&info, TopicAccess::Receive(&m.topic)))
+                }) {
                     retained.push(Delivery {
                         qos: message.qos.min(options.qos),
                         retain: true,
@@ -534,6 +754,12 @@ impl Router {
         for filter in &unsubscribe.filters {
             let existed = session.subscriptions.remove(filter).is_some();
             self.subscriptions.remove(filter, client_id);
+            if existed {
+                let info = ClientInfo { client_id, username: session.username.as_deref() };
+                for hooks in self.config.plugins.hooks() {
+                    hooks.unsubscribed(&info, filter);
+                }
+            }
             reasons.push(if existed { ReasonCode::Success } else { ReasonCode::NoSubscriptionExisted });
         }
         out.push(Packet::Unsuback(Unsuback {
@@ -558,7 +784,12 @@ impl Router {
         }
         let mut matches = std::mem::take(&mut self.matches);
         matches.collect(&self.subscriptions, &message.topic);
+        let check_receive = !self.config.plugins.authorizers().is_empty();
         for client in matches.clients() {
+            if check_receive && !self.may_receive(client.key(), &message.topic) {
+                self.stats.publish_dropped += 1;
+                continue;
+            }
             let granted = client.subscriptions().iter().map(|(_, options)| options.qos).max().unwrap_or_default();
             // MQTT-3.3.1-9: forwarded to existing subscriptions with RETAIN cleared.
             let delivery = Delivery { qos: message.qos.min(granted), retain: false, message: Arc::clone(&message) };
@@ -576,10 +807,20 @@ impl Router {
                 .map(|i| &members[(start + i) % members.len()])
                 .find(|(client_id, _)| self.sessions.get(client_id).is_some_and(|s| s.link.is_some()));
             let (client_id, options) = online.unwrap_or(&members[start]);
+            if check_receive && !self.may_receive(client_id, &message.topic) {
+                self.stats.publish_dropped += 1;
+                continue;
+            }
             let delivery = Delivery { qos: message.qos.min(options.qos), retain: false, message: Arc::clone(&message) };
             self.deliver(client_id, delivery);
         }
         self.matches = matches;
+    }
+
+    /// Whether the authorisers let `client_id` receive a message on `topic`.
+    fn may_receive(&self, client_id: &ByteString, topic: &TopicName) -> bool {
+        let username = self.sessions.get(client_id).and_then(|s| s.username.as_deref());
+        self.config.plugins.authorize(&ClientInfo { client_id, username }, TopicAccess::Receive(topic))
     }
 
     /// Queues a delivery for one session, applying the queue's overflow policy.

@@ -38,6 +38,8 @@ pub(crate) struct Session {
     /// The link serving it, if the client is connected.
     pub(crate) link: Option<LinkId>,
     pub(crate) level: ProtocolLevel,
+    /// The user name its current (or last) link authenticated with; used by authorisers.
+    pub(crate) username: Option<Box<str>>,
     /// The will of the current link.
     pub(crate) will: Option<Box<Will>>,
     /// Subscriptions by filter, kept to remove them from the trie when the session ends.
@@ -64,6 +66,7 @@ impl Session {
             clean,
             link: None,
             level,
+            username: None,
             will: None,
             subscriptions: BTreeMap::new(),
             queue: OutQueue::default(),

@@ -20,6 +20,8 @@ struct Sim {
     next_link: u64,
     /// How many PUBLISHes a link takes per visit; 0 simulates a client that stopped reading.
     budget: BTreeMap<u64, usize>,
+    /// Slow authentication checks not finished yet, polled at every pump.
+    waiting: Vec<(LinkId, u64, crate::auth::AuthFuture)>,
 }
 
 struct Client {
@@ -89,7 +91,14 @@ impl Sim {
 
     fn with(config: RouterConfig) -> Self {
         let now = Instant::now();
-        Self { now, router: Router::new(now, config), links: BTreeMap::new(), next_link: 1, budget: BTreeMap::new() }
+        Self {
+            now,
+            router: Router::new(now, config),
+            links: BTreeMap::new(),
+            next_link: 1,
+            budget: BTreeMap::new(),
+            waiting: Vec::new(),
+        }
     }
 
     fn open(&mut self) -> u64 {
@@ -181,7 +190,25 @@ impl Sim {
             while self.router.poll_wake().is_some() {
                 moved = true;
             }
-            while self.router.poll_event().is_some() {}
+            while let Some(event) = self.router.poll_event() {
+                if let RouterEvent::AuthPending { link, id, plugin, credentials } = event {
+                    moved = true;
+                    let check = self.router.authenticator(plugin).unwrap().authenticate_later(credentials);
+                    self.waiting.push((link, id, check));
+                }
+            }
+            // As the driver does, outside the router: poll the slow checks, hand in answers.
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            let mut i = 0;
+            while i < self.waiting.len() {
+                if let std::task::Poll::Ready(decision) = self.waiting[i].2.as_mut().poll(&mut cx) {
+                    let (link, id, _) = self.waiting.remove(i);
+                    self.router.resolve_auth(now, link, id, decision);
+                    moved = true;
+                } else {
+                    i += 1;
+                }
+            }
             if let Err(broken) = self.router.check_invariants() {
                 panic!("router invariant broken: {broken}");
             }
@@ -518,4 +545,316 @@ fn shared_subscription_gives_each_message_to_one_member_in_turn() {
         sim.send(publ, &publish("jobs/b", "job", QoS::AtLeastOnce, Some(i), false));
     }
     assert_eq!(sim.publishes(members[1]).len(), 2);
+}
+
+// --- authentication and authorisation -------------------------------------------------------
+
+mod security {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::auth::{
+        AclFile, AnonymousAuthenticator, AuthDecision, AuthFuture, Authenticator, BrokerHooks, ClientInfo, Credentials,
+        FileAuthenticator, PasswordFile, Plugins, Refusal, TopicAcl,
+    };
+
+    /// alice / secret, written by mosquitto_passwd 2.0.11.
+    const PASSWD: &str = "alice:$7$101$ii1USBgtQHuWHktC$2+QDASCECko17qQC/7WMhSSvQqI28zX7+1LoSfDS2qJXzeFN7Ibcmn/e5eC84reaVunT9PJyocnsGNGUG4720g==\n";
+
+    fn sim(plugins: Plugins) -> Sim {
+        Sim::with(RouterConfig { sys_interval: None, plugins, ..RouterConfig::default() })
+    }
+
+    fn login(id: &str, user: Option<&str>, password: Option<&'static str>) -> Connect {
+        Connect {
+            username: user.map(Into::into),
+            password: password.map(|p| bytes::Bytes::from_static(p.as_bytes())),
+            ..connect(id, true)
+        }
+    }
+
+    fn file_and_anonymous(allow_anonymous: bool) -> Plugins {
+        Plugins::new()
+            .with_authenticator(Arc::new(AnonymousAuthenticator::new(allow_anonymous)))
+            .with_authenticator(Arc::new(FileAuthenticator::new(PasswordFile::parse("p", PASSWD).unwrap())))
+    }
+
+    fn code(p: &Packet) -> ReasonCode {
+        match p {
+            Packet::Connack(c) => c.reason,
+            other => panic!("expected CONNACK, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn connack_codes_for_passwords_and_anonymous() {
+        let mut sim = sim(file_and_anonymous(false));
+        let (_, ok) = sim.connect(login("a", Some("alice"), Some("secret")));
+        assert_eq!(code(&ok), ReasonCode::Success);
+        let (wrong, got) = sim.connect(login("b", Some("alice"), Some("wrong")));
+        assert_eq!(code(&got), ReasonCode::BadUserNameOrPassword);
+        assert!(matches!(sim.closed(wrong), Some(CloseReason::Refused(ReasonCode::BadUserNameOrPassword))));
+        let (_, got) = sim.connect(login("c", Some("mallory"), Some("secret")));
+        assert_eq!(code(&got), ReasonCode::BadUserNameOrPassword);
+        let (_, got) = sim.connect(login("d", Some("alice"), None));
+        assert_eq!(code(&got), ReasonCode::BadUserNameOrPassword);
+        let (anon, got) = sim.connect(login("e", None, None));
+        assert_eq!(code(&got), ReasonCode::NotAuthorized);
+        assert!(matches!(sim.closed(anon), Some(CloseReason::Refused(ReasonCode::NotAuthorized))));
+        assert_eq!(sim.router.stats().clients_connected, 1);
+
+        let mut open = sim_with_anonymous();
+        let (_, got) = open.connect(login("e", None, None));
+        assert_eq!(code(&got), ReasonCode::Success);
+    }
+
+    fn sim_with_anonymous() -> Sim {
+        sim(file_and_anonymous(true))
+    }
+
+    #[test]
+    fn no_authenticator_with_an_opinion_refuses_and_none_at_all_accepts() {
+        let mut only_file =
+            sim(Plugins::new().with_authenticator(Arc::new(FileAuthenticator::new(PasswordFile::default()))));
+        let (_, got) = only_file.connect(login("a", None, None));
+        assert_eq!(code(&got), ReasonCode::NotAuthorized);
+        let mut open = Sim::new();
+        let (_, got) = open.connect(login("a", Some("anyone"), Some("anything")));
+        assert_eq!(code(&got), ReasonCode::Success);
+    }
+
+    /// Answers `Pending` for every client; the answer comes when the test sets it.
+    #[derive(Debug, Default)]
+    struct Gate {
+        answer: Arc<Mutex<Option<AuthDecision>>>,
+        asked: Mutex<u32>,
+    }
+
+    impl Authenticator for Gate {
+        fn name(&self) -> &str {
+            "gate"
+        }
+
+        fn authenticate(&self, credentials: &Credentials) -> AuthDecision {
+            *self.asked.lock().unwrap() += 1;
+            if credentials.username.as_deref() == Some("slow") { AuthDecision::Pending } else { AuthDecision::Allow }
+        }
+
+        fn authenticate_later(&self, _credentials: Credentials) -> AuthFuture {
+            let answer = Arc::clone(&self.answer);
+            Box::pin(std::future::poll_fn(move |_| match *answer.lock().unwrap() {
+                Some(decision) => std::task::Poll::Ready(decision),
+                None => std::task::Poll::Pending,
+            }))
+        }
+    }
+
+    #[test]
+    fn pending_authentication_holds_the_link_and_not_the_others() {
+        let gate = Arc::new(Gate::default());
+        let mut sim = sim(Plugins::new().with_authenticator(gate.clone()));
+        let slow = sim.open();
+        sim.send(slow, &Packet::Connect(login("slow-client", Some("slow"), Some("pw"))));
+        // Pipelined behind the CONNECT: held until the answer.
+        sim.send(slow, &subscribe(1, &[("t/#", QoS::AtLeastOnce)]));
+        sim.send(slow, &publish("t/held", "from slow", QoS::AtLeastOnce, Some(5), false));
+        assert!(sim.received(slow).is_empty(), "nothing before the answer");
+
+        // Meanwhile other clients connect, subscribe and publish.
+        let (other, ok) = sim.connect(login("other", Some("quick"), None));
+        assert_eq!(code(&ok), ReasonCode::Success);
+        sim.send(other, &subscribe(1, &[("t/#", QoS::AtMostOnce)]));
+        sim.received(other);
+        sim.send(other, &publish("t/x", "meanwhile", QoS::AtMostOnce, None, false));
+        assert_eq!(sim.publishes(other).len(), 1);
+        assert!(sim.received(slow).is_empty());
+
+        *gate.answer.lock().unwrap() = Some(AuthDecision::Allow);
+        sim.pump();
+        let got = sim.received(slow);
+        assert_eq!(code(&got[0]), ReasonCode::Success);
+        assert!(matches!(&got[1], Packet::Suback(s) if s.reasons == [ReasonCode::GrantedQoS1]), "{got:?}");
+        assert_eq!(got[2], Packet::Puback(Ack::new(pid(5))));
+        // Its own publication reached its new subscription and the other client.
+        assert_eq!(got.iter().filter(|p| matches!(p, Packet::Publish(_))).count(), 1, "{got:?}");
+        assert_eq!(sim.publishes(other), [("t/held".into(), "from slow".into(), QoS::AtMostOnce, false, false)]);
+        assert!(sim.closed(slow).is_none());
+    }
+
+    #[test]
+    fn pending_authentication_denied_later_or_abandoned() {
+        let gate = Arc::new(Gate::default());
+        let mut sim = sim(Plugins::new().with_authenticator(gate.clone()));
+        let slow = sim.open();
+        sim.send(slow, &Packet::Connect(login("s", Some("slow"), Some("pw"))));
+        sim.send(slow, &publish("t", "never", QoS::AtLeastOnce, Some(1), false));
+        *gate.answer.lock().unwrap() = Some(AuthDecision::Deny(Refusal::BadCredentials));
+        sim.pump();
+        let got = sim.received(slow);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(code(&got[0]), ReasonCode::BadUserNameOrPassword);
+        assert_eq!(sim.router.stats().publish_received, 0);
+
+        // A client that leaves while it waits: the late answer is ignored.
+        *gate.answer.lock().unwrap() = None;
+        let gone = sim.open();
+        sim.send(gone, &Packet::Connect(login("g", Some("slow"), Some("pw"))));
+        sim.eof(gone);
+        *gate.answer.lock().unwrap() = Some(AuthDecision::Allow);
+        sim.pump();
+        assert_eq!(sim.router.stats().clients_connected, 0);
+        assert!(!sim.router.resolve_auth(sim.now, LinkId(gone), 2, AuthDecision::Allow));
+    }
+
+    #[test]
+    fn too_many_packets_while_pending_close_the_link() {
+        let gate = Arc::new(Gate::default());
+        let mut sim = sim(Plugins::new().with_authenticator(gate));
+        let slow = sim.open();
+        sim.send(slow, &Packet::Connect(login("s", Some("slow"), Some("pw"))));
+        for i in 0..300u16 {
+            sim.send(slow, &publish("t", "x", QoS::AtLeastOnce, Some(i + 1), false));
+        }
+        assert!(matches!(sim.closed(slow), Some(CloseReason::TooManyPacketsBeforeConnack(_))));
+    }
+
+    fn acl_sim() -> Sim {
+        let acl = TopicAcl::new([
+            ("alice", vec!["a/+", "calendar/#"]),
+            ("anonymous", vec!["public/#"]),
+            ("admin", vec!["#", "$SYS/#"]),
+        ])
+        .unwrap();
+        sim(Plugins::new().with_authorizer(Arc::new(acl)))
+    }
+
+    fn suback(sim: &mut Sim, link: u64, filters: &[&str]) -> Vec<ReasonCode> {
+        let filters: Vec<_> = filters.iter().map(|f| (*f, QoS::AtLeastOnce)).collect();
+        sim.send(link, &subscribe(9, &filters));
+        match &sim.received(link)[..] {
+            [Packet::Suback(s), ..] => s.reasons.clone(),
+            other => panic!("expected SUBACK, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn subscribe_acl_plus_does_not_grant_hash() {
+        let mut sim = acl_sim();
+        let (alice, _) = sim.connect(login("al", Some("alice"), None));
+        let reasons = suback(&mut sim, alice, &["a/+", "a/#", "a/b", "calendar/x/#", "#", "$SYS/#", "b"]);
+        use ReasonCode::{GrantedQoS1 as Ok1, UnspecifiedError as No};
+        assert_eq!(reasons, [Ok1, No, Ok1, Ok1, No, No, No]);
+        assert_eq!(sim.router.stats().subscribe_denied, 4);
+        // On the wire of MQTT 3.1.1 the refusal is 0x80.
+        assert_eq!(ReasonCode::NotAuthorized.v3_suback_code(), 0x80);
+        let (anon, _) = sim.connect(login("an", None, None));
+        assert_eq!(suback(&mut sim, anon, &["public/#", "a/+"]), [Ok1, No]);
+        let (admin, _) = sim.connect(login("ad", Some("admin"), None));
+        assert_eq!(suback(&mut sim, admin, &["#", "$SYS/#", "$SYS/broker/uptime"]), [Ok1, Ok1, Ok1]);
+    }
+
+    #[test]
+    fn refused_publish_is_acknowledged_dropped_and_counted() {
+        let mut sim = acl_sim();
+        let (admin, _) = sim.connect(login("ad", Some("admin"), None));
+        suback(&mut sim, admin, &["#"]);
+        let (alice, _) = sim.connect(login("al", Some("alice"), None));
+        sim.send(alice, &publish("b/x", "no", QoS::AtLeastOnce, Some(1), false));
+        sim.send(alice, &publish("a/x/y", "no", QoS::ExactlyOnce, Some(2), false));
+        sim.send(alice, &publish("a/x", "yes", QoS::AtLeastOnce, Some(3), false));
+        assert_eq!(
+            sim.received(alice),
+            [Packet::Puback(Ack::new(pid(1))), Packet::Pubrec(Ack::new(pid(2))), Packet::Puback(Ack::new(pid(3)))]
+        );
+        let got = sim.publishes(admin);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].1, "yes");
+        assert_eq!(sim.router.stats().publish_denied, 2);
+        assert!(sim.router.stats().publish_dropped >= 2);
+    }
+
+    #[test]
+    fn acl_file_deny_line_refuses_that_subscription_and_its_deliveries() {
+        let acl = AclFile::parse("acl", "topic deny test/nosubscribe\ntopic readwrite #\n").unwrap();
+        let mut sim = sim(Plugins::new().with_authorizer(Arc::new(acl)));
+        let (c, _) = sim.connect(login("c", None, None));
+        use ReasonCode::{GrantedQoS1 as Ok1, UnspecifiedError as No};
+        assert_eq!(suback(&mut sim, c, &["test/nosubscribe", "test/subscribe", "#"]), [No, Ok1, Ok1]);
+        let (p, _) = sim.connect(login("p", None, None));
+        sim.send(p, &publish("test/subscribe", "1", QoS::AtMostOnce, None, false));
+        sim.send(p, &publish("test/nosubscribe", "2", QoS::AtMostOnce, None, false));
+        let got: Vec<_> = sim.publishes(c).into_iter().map(|g| g.0).collect();
+        assert_eq!(got, ["test/subscribe"]);
+    }
+
+    #[test]
+    fn acl_file_patterns_use_user_name_and_client_id() {
+        let acl = AclFile::parse("acl", "pattern readwrite users/%u/#\npattern write status/%c\n").unwrap();
+        let mut sim = sim(Plugins::new().with_authorizer(Arc::new(acl)));
+        let (bob, _) = sim.connect(login("dev-7", Some("bob"), None));
+        use ReasonCode::{GrantedQoS1 as Ok1, UnspecifiedError as No};
+        assert_eq!(suback(&mut sim, bob, &["users/bob/#", "users/+/x", "status/dev-7"]), [Ok1, No, No]);
+        sim.send(bob, &publish("status/dev-7", "up", QoS::AtMostOnce, None, false));
+        sim.send(bob, &publish("status/dev-8", "up", QoS::AtMostOnce, None, false));
+        assert_eq!(sim.router.stats().publish_denied, 1);
+    }
+
+    #[derive(Debug, Default)]
+    struct Recorder(Mutex<Vec<String>>);
+
+    impl BrokerHooks for Recorder {
+        fn broker_started(&self) {
+            self.0.lock().unwrap().push("started".into());
+        }
+        fn broker_stopped(&self) {
+            self.0.lock().unwrap().push("stopped".into());
+        }
+        fn client_connected(&self, c: &ClientInfo<'_>) {
+            self.0.lock().unwrap().push(format!("connected {} {:?}", c.client_id, c.username));
+        }
+        fn client_disconnected(&self, c: &ClientInfo<'_>, reason: &CloseReason) {
+            self.0.lock().unwrap().push(format!("disconnected {}: {reason}", c.client_id));
+        }
+        fn subscribed(&self, c: &ClientInfo<'_>, filter: &TopicFilter, qos: QoS) {
+            self.0.lock().unwrap().push(format!("subscribed {} {filter} {qos:?}", c.client_id));
+        }
+        fn unsubscribed(&self, c: &ClientInfo<'_>, filter: &TopicFilter) {
+            self.0.lock().unwrap().push(format!("unsubscribed {} {filter}", c.client_id));
+        }
+        fn message_received(&self, c: &ClientInfo<'_>, m: &Message) {
+            self.0.lock().unwrap().push(format!("message {} {}", c.client_id, m.topic));
+        }
+    }
+
+    #[test]
+    fn hooks_hear_every_event() {
+        let recorder = Arc::new(Recorder::default());
+        let mut sim = sim(Plugins::new().with_hooks(recorder.clone()));
+        let (c, _) = sim.connect(login("c", Some("u"), None));
+        sim.send(c, &subscribe(1, &[("t", QoS::AtMostOnce)]));
+        sim.send(c, &publish("t", "x", QoS::AtMostOnce, None, false));
+        sim.send(
+            c,
+            &Packet::Unsubscribe(Unsubscribe {
+                packet_id: pid(2),
+                filters: vec![TopicFilter::new("t").unwrap()],
+                properties: Properties::new(),
+            }),
+        );
+        sim.send(c, &Packet::Disconnect(crate::codec::Disconnect::normal()));
+        sim.router.stop();
+        sim.router.stop();
+        assert_eq!(
+            *recorder.0.lock().unwrap(),
+            [
+                "started",
+                "connected c Some(\"u\")",
+                "subscribed c t AtMostOnce",
+                "message c t",
+                "unsubscribed c t",
+                "disconnected c: client disconnected",
+                "stopped",
+            ]
+        );
+    }
 }

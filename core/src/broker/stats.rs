@@ -56,6 +56,11 @@ pub struct Stats {
     /// Messages not delivered to a subscriber they matched: full queues, offline QoS 0, $SYS
     /// publications by clients.
     pub publish_dropped: u64,
+    /// PUBLISH packets an authoriser refused (acknowledged and dropped; also counted in
+    /// `publish_dropped`).
+    pub publish_denied: u64,
+    /// SUBSCRIBE filters an authoriser refused.
+    pub subscribe_denied: u64,
     /// QoS 1/2 messages in flight (sent, not yet acknowledged), now.
     pub inflight: u64,
     /// Messages queued for clients, now.
@@ -100,6 +105,8 @@ impl Stats {
             publish_received: 0,
             publish_sent: 0,
             publish_dropped: 0,
+            publish_denied: 0,
+            subscribe_denied: 0,
             inflight: 0,
             stored: 0,
             retained: 0,
@@ -171,6 +178,8 @@ impl Stats {
             ("publish/messages/received", self.publish_received),
             ("publish/messages/sent", self.publish_sent),
             ("publish/messages/dropped", self.publish_dropped),
+            ("publish/messages/denied", self.publish_denied),
+            ("subscribe/denied", self.subscribe_denied),
             ("messages/inflight", self.inflight),
             ("messages/stored", self.stored),
             ("retained messages/count", self.retained),

@@ -49,6 +49,8 @@ pub(super) struct Shared<R> {
 pub(super) struct State {
     pub(super) router: Router,
     links: HashMap<LinkId, Arc<LinkSignal>>,
+    /// Runs the slow checks of pending authentications.
+    pub(super) auth: super::auth::AuthDriver,
 }
 
 impl State {
@@ -74,6 +76,15 @@ impl State {
                 }
                 RouterEvent::Disconnected { link, client_id, reason } => {
                     log::debug!("{link}: client {client_id:?} gone: {reason}");
+                }
+                RouterEvent::AuthPending { link, id, plugin, credentials } => {
+                    self.auth.start(&self.router, link, id, plugin, credentials);
+                }
+                RouterEvent::AuthRefused { link, username, by } => {
+                    log::warn!("{link}: login refused for user {username:?} by {by}");
+                }
+                RouterEvent::PublishDenied { client_id, topic } => {
+                    log::info!("client {client_id:?} may not publish to {topic:?}; dropped");
                 }
             }
         }
@@ -109,13 +120,15 @@ impl<R: Runtime> BrokerCore<R> {
         let shared = Shared {
             link_config: config.link.clone(),
             runtime,
-            state: Mutex::new(State { router, links: HashMap::new() }),
+            state: Mutex::new(State { router, links: HashMap::new(), auth: Default::default() }),
             live_links: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),
             timer_waker: AtomicWaker::new(),
             groups: (0..group_count()).map(|_| Arc::default()).collect(),
         };
-        Self { shared: Arc::new(shared) }
+        let shared = Arc::new(shared);
+        super::auth::attach(&shared);
+        Self { shared }
     }
 
     /// The runtime the broker runs on.
@@ -195,7 +208,8 @@ impl<R: Runtime> BrokerCore<R> {
     pub fn shutdown(&self) {
         self.shared.shutting_down.store(true, Ordering::Release);
         self.shared.timer_waker.wake();
-        let state = self.lock();
+        let mut state = self.lock();
+        state.router.stop();
         for signal in state.links.values() {
             signal.request_close(CloseReason::ServerShuttingDown);
         }

@@ -8,6 +8,7 @@
 //! woken, so an idle connection costs no task and no timer of its own; the shared [`Router`](crate::broker::Router) sits behind one
 //! lock that a link takes only to hand over decoded events and collect packets to encode, so
 //! decoding and encoding run on as many threads as the runtime has.
+mod auth;
 mod broker;
 mod client;
 mod connector;
@@ -17,6 +18,7 @@ mod listener;
 mod runtime;
 mod transport;
 
+pub use auth::AUTH_TIMEOUT;
 pub use broker::BrokerCore;
 pub use client::{Client, ClientError, ConnectionEvent, Message, SUBSCRIPTION_QUEUE, Subscription, WAIT_FOR_RECONNECT};
 pub use connector::{ConnectFuture, Connector, options_for_url};
