@@ -453,6 +453,24 @@ fn websocket_handshakes_and_framing_on_both_runtimes() {
             other => panic!("{rt:?}: expected PUBLISH, got {other:?}"),
         }
 
+        // A frame larger than max-packet-size is refused from its header: the link closes at
+        // once rather than buffering the 16 MiB it announces.
+        let (head, mut big) = ws_upgrade(ws, "/", Some("mqtt"));
+        assert!(head.starts_with("HTTP/1.1 101"), "{rt:?}: {head}");
+        let mut header = vec![0x82, 0x80 | 127];
+        header.extend_from_slice(&(16u64 << 20).to_be_bytes());
+        header.extend_from_slice(&[1, 2, 3, 4]);
+        big.write_all(&header).expect("write");
+        // Less than the CONNECT timeout (2 s), which would close it too.
+        big.set_read_timeout(Some(Duration::from_secs(1))).expect("timeout");
+        let mut rest = Vec::new();
+        match big.read_to_end(&mut rest) {
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                panic!("{rt:?}: the broker kept a link that announced a 16 MiB frame")
+            }
+            _ => {}
+        }
+
         // Still serving, over TCP and WebSocket.
         Witness::new(setup.broker.addr_of("tcp")).check();
         let ws_port = ws.port();
