@@ -62,4 +62,7 @@ pub(crate) struct Delivery {
     /// The RETAIN flag to send: set only for retained messages sent because of a new
     /// subscription (MQTT-3.3.1-8/9).
     pub(crate) retain: bool,
+    /// Its number among the broker's queued messages, set when it is queued: what a store
+    /// keeps it under.
+    pub(crate) seq: u64,
 }

@@ -11,6 +11,7 @@ mod config;
 mod connection;
 mod error;
 mod message;
+pub mod persist;
 mod queue;
 mod router;
 mod session;

@@ -35,7 +35,6 @@ impl OutQueue {
         self.items.len()
     }
 
-    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
@@ -98,7 +97,7 @@ mod tests {
             retain: false,
             properties: Default::default(),
         };
-        Delivery { message: Arc::new(message), qos, retain: false }
+        Delivery { message: Arc::new(message), qos, retain: false, seq: 0 }
     }
 
     #[test]

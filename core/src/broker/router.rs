@@ -9,6 +9,7 @@ use bytes::Bytes;
 use bytestring::ByteString;
 
 use super::message::Delivery;
+use super::persist::{Snapshot, StoreOp};
 use super::queue::Offer;
 use super::session::{Inflight, OutState, Session};
 use super::stats::Stats;
@@ -46,6 +47,9 @@ pub struct RouterConfig {
     pub client_id_seed: u64,
     /// Authentication, topic authorisation and hooks; none: everyone may do everything.
     pub plugins: Plugins,
+    /// Whether durable state changes become [`StoreOp`]s for a store
+    /// ([`Router::take_store_ops`]).
+    pub persistence: bool,
 }
 
 impl Default for RouterConfig {
@@ -57,6 +61,7 @@ impl Default for RouterConfig {
             version: concat!("moat-mqtt ", env!("CARGO_PKG_VERSION")).to_owned(),
             client_id_seed: 0,
             plugins: Plugins::new(),
+            persistence: false,
         }
     }
 }
@@ -164,6 +169,26 @@ pub struct Router {
     /// handed over by [`Router::poll_deliveries`].
     outbox: HashMap<LinkId, Vec<Packet>>,
     stopped: bool,
+    /// Changes to durable state not yet taken by the driver.
+    journal: Journal,
+    /// The number the next queued message gets.
+    next_seq: u64,
+}
+
+/// The changes to durable state, kept only with persistence on.
+#[derive(Debug, Default)]
+struct Journal {
+    enabled: bool,
+    ops: Vec<StoreOp>,
+}
+
+impl Journal {
+    /// Records the op `make` builds, if persistence is on (and only then builds it).
+    fn record(&mut self, make: impl FnOnce() -> StoreOp) {
+        if self.enabled {
+            self.ops.push(make());
+        }
+    }
 }
 
 /// Events a link may send between its CONNECT and the end of a pending authentication; more
@@ -191,6 +216,7 @@ impl Router {
         Self {
             next_sys: config.sys_interval.map(|_| now),
             stats: Stats::new(now),
+            journal: Journal { enabled: config.persistence, ops: Vec::new() },
             config,
             sessions: HashMap::new(),
             links: HashMap::new(),
@@ -207,6 +233,7 @@ impl Router {
             next_auth_id: 0,
             outbox: HashMap::new(),
             stopped: false,
+            next_seq: 1,
         }
     }
 
@@ -255,6 +282,87 @@ impl Router {
         self.publish_pending_wills();
         let _ = now;
         true
+    }
+
+    /// Moves the changes to durable state made since the last call to the end of `into`, in
+    /// the order they were made; a store must apply them in that order. Empty unless
+    /// [`RouterConfig::persistence`] is on. Call it after every call that may change state
+    /// (the driver does, under the same lock).
+    pub fn take_store_ops(&mut self, into: &mut Vec<StoreOp>) {
+        into.append(&mut self.journal.ops);
+    }
+
+    /// Whether changes wait in [`take_store_ops`](Self::take_store_ops).
+    #[must_use]
+    pub fn has_store_ops(&self) -> bool {
+        !self.journal.ops.is_empty()
+    }
+
+    /// Records the `$SYS` totals for the store (also done at every `$SYS` update); the driver
+    /// calls it once more before the last write of a shutdown.
+    pub fn save_totals(&mut self) {
+        let totals = self.stats.totals();
+        self.journal.record(|| StoreOp::Totals(totals));
+    }
+
+    /// Restores what a store kept ([`Store::load`](super::persist::Store::load)): retained
+    /// messages, persistent sessions (all offline) with their subscriptions, queues, in-flight
+    /// messages and QoS 2 ids, and the `$SYS` totals. Call it once, before the first link.
+    ///
+    /// Stored state beyond the configured limits (a queue longer than `max-queued-messages`
+    /// after the limit was lowered) is dropped, counted, and removed from the store.
+    pub fn restore(&mut self, snapshot: Snapshot) {
+        let Snapshot { retained, sessions, totals } = snapshot;
+        for message in retained {
+            if !message.payload.is_empty() && !is_sys(&message.topic) {
+                self.retained.insert(message.topic.clone(), Arc::new(message));
+            }
+        }
+        for stored in sessions {
+            let client_id = stored.client_id;
+            let mut session = Session::new(false, stored.level);
+            session.username = stored.username.map(|name| Box::from(&*name));
+            for (filter, options) in stored.subscriptions {
+                self.subscriptions.insert(&filter, client_id.clone(), options);
+                session.subscriptions.insert(filter, options);
+            }
+            session.qos2_received.extend(stored.qos2_received);
+            let mut messages = stored.messages;
+            messages.sort_by_key(|m| m.seq);
+            for stored in messages {
+                self.next_seq = self.next_seq.max(stored.seq + 1);
+                let delivery = Delivery {
+                    message: Arc::new(stored.message),
+                    qos: stored.qos,
+                    retain: stored.retain,
+                    seq: stored.seq,
+                };
+                match stored.inflight {
+                    Some((packet_id, state))
+                        if session.inflight.len() < self.config.max_inflight
+                            && session.queue.is_empty()
+                            && session.inflight_position(packet_id).is_none() =>
+                    {
+                        session.inflight.push_back(Inflight { packet_id, delivery, state });
+                        self.stats.inflight += 1;
+                    }
+                    _ => match session.queue.offer(delivery, self.config.max_queued_messages) {
+                        Offer::Full => {
+                            self.stats.publish_dropped += 1;
+                            self.stats.offline_overflow += 1;
+                            let seq = stored.seq;
+                            self.journal.record(|| StoreOp::Unqueue { client_id: client_id.clone(), seq });
+                        }
+                        Offer::Queued | Offer::DroppedQos0 => self.stats.stored += 1,
+                    },
+                }
+            }
+            self.stats.clients_disconnected += 1;
+            self.sessions.insert(client_id, Box::new(session));
+        }
+        self.stats.add_totals(&totals);
+        self.stats.retained = self.retained.len() as u64;
+        self.stats.subscriptions = self.subscriptions.len() as u64;
     }
 
     /// The counters published under `$SYS`.
@@ -353,15 +461,29 @@ impl Router {
             LinkEvent::Pubrec(id) => {
                 if let Some(session) = self.sessions.get_mut(&client_id)
                     && let Some(i) = session.inflight_position(id)
+                    && session.inflight[i].state == OutState::Pubrec
                 {
-                    session.inflight[i].state = OutState::Pubcomp;
+                    let flight = &mut session.inflight[i];
+                    flight.state = OutState::Pubcomp;
+                    if !session.clean {
+                        let seq = flight.delivery.seq;
+                        self.journal.record(|| StoreOp::Inflight {
+                            client_id: client_id.clone(),
+                            seq,
+                            packet_id: id,
+                            state: OutState::Pubcomp,
+                        });
+                    }
                 }
                 // PUBREL even for an unknown id, so that the client can finish its side.
                 out.push(Packet::Pubrel(Ack::new(id)));
             }
             LinkEvent::Pubrel(id) => {
-                if let Some(session) = self.sessions.get_mut(&client_id) {
-                    session.qos2_received.remove(&id);
+                if let Some(session) = self.sessions.get_mut(&client_id)
+                    && session.qos2_received.remove(&id)
+                    && !session.clean
+                {
+                    self.journal.record(|| StoreOp::Qos2Released { client_id: client_id.clone(), packet_id: id });
                 }
                 out.push(Packet::Pubcomp(Ack::new(id)));
             }
@@ -399,6 +521,10 @@ impl Router {
             out.push(Packet::Publish(publish_packet(&delivery, packet_id, false, session.level)));
             if let Some(packet_id) = packet_id {
                 let state = if qos == QoS::AtLeastOnce { OutState::Puback } else { OutState::Pubrec };
+                if !session.clean {
+                    let seq = delivery.seq;
+                    self.journal.record(|| StoreOp::Inflight { client_id: client_id.clone(), seq, packet_id, state });
+                }
                 session.inflight.push_back(Inflight { packet_id, delivery, state });
                 self.stats.inflight += 1;
             }
@@ -442,6 +568,7 @@ impl Router {
             return;
         }
         self.next_sys = Some(now + interval);
+        self.save_totals();
         self.stats.retained = self.retained.len() as u64;
         self.stats.subscriptions = self.subscriptions.len() as u64;
         self.stats.update_load(now);
@@ -529,8 +656,9 @@ impl Router {
             self.detach(&client_id, old, CloseReason::SessionTakenOver);
         }
         let session_present = match self.sessions.entry(client_id.clone()) {
-            Entry::Occupied(e) if !clean => {
-                e.into_mut().clean = false;
+            // A persistent session resumed. (A clean one that a takeover left behind lasted
+            // only as long as its connection, MQTT-3.1.2-6: it is replaced below.)
+            Entry::Occupied(e) if !clean && !e.get().clean => {
                 self.stats.session_resumed();
                 true
             }
@@ -539,7 +667,10 @@ impl Router {
                 let old = e.remove();
                 self.stats.session_resumed();
                 self.discard(&client_id, &old);
-                self.sessions.insert(client_id.clone(), Box::new(Session::new(true, level)));
+                if !old.clean {
+                    self.journal.record(|| StoreOp::DropSession { client_id: client_id.clone() });
+                }
+                self.sessions.insert(client_id.clone(), Box::new(Session::new(clean, level)));
                 false
             }
             Entry::Vacant(e) => {
@@ -550,8 +681,11 @@ impl Router {
         let Some(session) = self.sessions.get_mut(&client_id) else { return };
         session.has_taken_deliveries = false;
         session.link = Some(link);
-        session.username = username.map(|name| Box::from(&*name));
+        session.username = username.as_ref().map(|name| Box::from(&**name));
         session.level = level;
+        if !clean {
+            self.journal.record(|| StoreOp::Session { client_id: client_id.clone(), level, username });
+        }
         session.will = will.map(|will| {
             Box::new(Will { topic: will.topic.detached(), payload: Bytes::copy_from_slice(&will.payload), ..will })
         });
@@ -662,7 +796,12 @@ impl Router {
         let fresh = match (qos, packet_id) {
             // MQTT-4.3.3-2: a resent QoS 2 PUBLISH with an unreleased id is not delivered again.
             (QoS::ExactlyOnce, Some(id)) => {
-                self.sessions.get_mut(client_id).is_some_and(|s| s.qos2_received.insert(id))
+                let Some(session) = self.sessions.get_mut(client_id) else { return };
+                let fresh = session.qos2_received.insert(id);
+                if fresh && !session.clean {
+                    self.journal.record(|| StoreOp::Qos2Received { client_id: client_id.clone(), packet_id: id });
+                }
+                fresh
             }
             _ => true,
         };
@@ -701,9 +840,13 @@ impl Router {
         let Some(session) = self.sessions.get_mut(client_id) else { return };
         if let Some(i) = session.inflight_position(id)
             && session.inflight[i].state == expected
+            && let Some(done) = session.inflight.remove(i)
         {
-            session.inflight.remove(i);
             self.stats.inflight = self.stats.inflight.saturating_sub(1);
+            if !session.clean {
+                let seq = done.delivery.seq;
+                self.journal.record(|| StoreOp::Unqueue { client_id: client_id.clone(), seq });
+            }
         }
     }
 
@@ -724,6 +867,10 @@ impl Router {
             let filter = filter.detached();
             session.subscriptions.insert(filter.clone(), options);
             self.subscriptions.insert(&filter, client_id.clone(), options);
+            if !session.clean {
+                let filter = filter.clone();
+                self.journal.record(|| StoreOp::Subscribe { client_id: client_id.clone(), filter, options });
+            }
             reasons.push(ReasonCode::granted(options.qos));
             for hooks in plugins.hooks() {
                 hooks.subscribed(&info, &filter, options.qos);
@@ -738,6 +885,7 @@ impl Router {
                         qos: message.qos.min(options.qos),
                         retain: true,
                         message: Arc::clone(message),
+                        seq: 0,
                     });
                 }
             }
@@ -754,6 +902,10 @@ impl Router {
         for filter in &unsubscribe.filters {
             let existed = session.subscriptions.remove(filter).is_some();
             self.subscriptions.remove(filter, client_id);
+            if existed && !session.clean {
+                let filter = filter.detached();
+                self.journal.record(|| StoreOp::Unsubscribe { client_id: client_id.clone(), filter });
+            }
             if existed {
                 let info = ClientInfo { client_id, username: session.username.as_deref() };
                 for hooks in self.config.plugins.hooks() {
@@ -776,9 +928,14 @@ impl Router {
         if message.retain {
             // MQTT-3.3.1-10/11: an empty retained message clears the topic's retained message.
             if message.payload.is_empty() {
-                self.retained.remove(&message.topic);
+                if self.retained.remove(&message.topic).is_some() && !is_sys(&message.topic) {
+                    self.journal.record(|| StoreOp::Unretain(message.topic.detached()));
+                }
             } else {
                 let stored = Arc::new(message.detached());
+                if !is_sys(&stored.topic) {
+                    self.journal.record(|| StoreOp::Retain(Arc::clone(&stored)));
+                }
                 self.retained.insert(stored.topic.clone(), stored);
             }
         }
@@ -792,7 +949,8 @@ impl Router {
             }
             let granted = client.subscriptions().iter().map(|(_, options)| options.qos).max().unwrap_or_default();
             // MQTT-3.3.1-9: forwarded to existing subscriptions with RETAIN cleared.
-            let delivery = Delivery { qos: message.qos.min(granted), retain: false, message: Arc::clone(&message) };
+            let delivery =
+                Delivery { qos: message.qos.min(granted), retain: false, message: Arc::clone(&message), seq: 0 };
             self.deliver(client.key(), delivery);
         }
         for group in matches.shared() {
@@ -811,7 +969,8 @@ impl Router {
                 self.stats.publish_dropped += 1;
                 continue;
             }
-            let delivery = Delivery { qos: message.qos.min(options.qos), retain: false, message: Arc::clone(&message) };
+            let delivery =
+                Delivery { qos: message.qos.min(options.qos), retain: false, message: Arc::clone(&message), seq: 0 };
             self.deliver(client_id, delivery);
         }
         self.matches = matches;
@@ -824,7 +983,7 @@ impl Router {
     }
 
     /// Queues a delivery for one session, applying the queue's overflow policy.
-    fn deliver(&mut self, client_id: &ByteString, delivery: Delivery) {
+    fn deliver(&mut self, client_id: &ByteString, mut delivery: Delivery) {
         let Some(session) = self.sessions.get_mut(client_id) else { return };
         let qos = delivery.qos;
         if session.link.is_none() && qos == QoS::AtMostOnce {
@@ -832,9 +991,26 @@ impl Router {
             self.stats.publish_dropped += 1;
             return;
         }
+        delivery.seq = self.next_seq;
+        self.next_seq += 1;
+        let stored = (qos != QoS::AtMostOnce && !session.clean).then(|| StoreOp::Queue {
+            client_id: client_id.clone(),
+            seq: delivery.seq,
+            qos,
+            retain: delivery.retain,
+            message: Arc::clone(&delivery.message),
+        });
         match session.queue.offer(delivery, self.config.max_queued_messages) {
-            Offer::Queued => self.stats.stored += 1,
+            Offer::Queued => {
+                self.stats.stored += 1;
+                if let Some(op) = stored {
+                    self.journal.record(|| op);
+                }
+            }
             Offer::DroppedQos0 => {
+                if let Some(op) = stored {
+                    self.journal.record(|| op);
+                }
                 self.stats.publish_dropped += 1;
                 if qos != QoS::AtMostOnce {
                     // A QoS 1/2 message took an evicted QoS 0 message's place.

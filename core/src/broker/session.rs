@@ -4,20 +4,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::LinkId;
 use super::message::Delivery;
+pub(crate) use super::persist::OutState;
 use super::queue::OutQueue;
 use crate::codec::{PacketId, ProtocolLevel, SubscriptionOptions, Will};
 use crate::topic::TopicFilter;
-
-/// Where an outgoing QoS 1/2 message stands: the acknowledgement it waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OutState {
-    /// QoS 1, PUBLISH sent, waiting for PUBACK.
-    Puback,
-    /// QoS 2, PUBLISH sent, waiting for PUBREC.
-    Pubrec,
-    /// QoS 2, PUBREL sent, waiting for PUBCOMP.
-    Pubcomp,
-}
 
 /// An outgoing QoS 1/2 message in flight.
 #[derive(Debug, Clone)]

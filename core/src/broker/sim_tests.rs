@@ -22,6 +22,8 @@ struct Sim {
     budget: BTreeMap<u64, usize>,
     /// Slow authentication checks not finished yet, polled at every pump.
     waiting: Vec<(LinkId, u64, crate::auth::AuthFuture)>,
+    /// With persistence on: the store every pump round's changes go to, as one batch.
+    store: Option<persist::MemoryStore>,
 }
 
 struct Client {
@@ -98,7 +100,27 @@ impl Sim {
             next_link: 1,
             budget: BTreeMap::new(),
             waiting: Vec::new(),
+            store: None,
         }
+    }
+
+    /// A simulator whose router writes to a [`persist::MemoryStore`].
+    fn persistent() -> Self {
+        let mut sim = Self::with(RouterConfig { sys_interval: None, persistence: true, ..RouterConfig::default() });
+        sim.store = Some(persist::MemoryStore::new());
+        sim
+    }
+
+    /// The broker process dies (`kill -9`: links vanish without a word, nothing more is
+    /// written) and a new one starts from the store.
+    fn crash_and_restart(&mut self) {
+        use persist::Store as _;
+        let snapshot = self.store.as_mut().expect("a persistent sim").load().expect("the store loads");
+        let config = RouterConfig { sys_interval: None, persistence: true, ..RouterConfig::default() };
+        self.router = Router::new(self.now, config);
+        self.router.restore(snapshot);
+        self.links.clear();
+        self.pump();
     }
 
     fn open(&mut self) -> u64 {
@@ -208,6 +230,11 @@ impl Sim {
                 } else {
                     i += 1;
                 }
+            }
+            if let Some(store) = &mut self.store {
+                let mut ops = Vec::new();
+                self.router.take_store_ops(&mut ops);
+                persist::Store::apply(store, &ops, true).unwrap();
             }
             if let Err(broken) = self.router.check_invariants() {
                 panic!("router invariant broken: {broken}");
@@ -856,5 +883,215 @@ mod security {
                 "stopped",
             ]
         );
+    }
+}
+
+/// Persistence: what the router records, and a router restored from it.
+mod persistence {
+    use super::*;
+    use crate::broker::persist::tables::Table;
+    use crate::broker::persist::{Store, StoreError};
+
+    fn store(sim: &Sim) -> &persist::MemoryStore {
+        sim.store.as_ref().unwrap()
+    }
+
+    #[test]
+    fn sessions_queues_and_retained_messages_survive_a_crash() {
+        let mut sim = Sim::persistent();
+        let (sub, _) = sim.connect(connect("sub", false));
+        sim.send(sub, &subscribe(1, &[("q/#", QoS::AtLeastOnce)]));
+        sim.received(sub);
+        sim.eof(sub);
+        let (publ, _) = sim.connect(connect("pub", true));
+        for (i, body) in ["one", "two", "three"].into_iter().enumerate() {
+            sim.send(publ, &publish("q/a", body, QoS::AtLeastOnce, Some(i as u16 + 1), false));
+        }
+        sim.send(publ, &publish("q/a", "offline QoS 0 is not kept", QoS::AtMostOnce, None, false));
+        sim.send(publ, &publish("r", "kept", QoS::AtMostOnce, None, true));
+        sim.send(publ, &publish("gone", "set", QoS::AtMostOnce, None, true));
+        sim.send(publ, &publish("gone", "", QoS::AtMostOnce, None, true));
+        assert_eq!(store(&sim).len(Table::Messages), 3);
+        assert_eq!(store(&sim).len(Table::Retained), 1);
+
+        sim.crash_and_restart();
+        assert_eq!(sim.router.stats().clients_disconnected, 1);
+        assert_eq!(sim.router.stats().stored, 3);
+        let (sub, ack) = sim.connect(connect("sub", false));
+        assert_eq!(ack, connack(true, ReasonCode::Success));
+        let got: Vec<String> = sim.publishes(sub).into_iter().map(|p| p.1).collect();
+        assert_eq!(got, ["one", "two", "three"]);
+        // The subscription came back too: a new message reaches it.
+        let (publ, _) = sim.connect(connect("pub", true));
+        sim.send(publ, &publish("q/b", "four", QoS::AtLeastOnce, Some(9), false));
+        assert_eq!(sim.publishes(sub).len(), 1);
+        let (other, _) = sim.connect(connect("other", true));
+        sim.send(other, &subscribe(1, &[("#", QoS::AtMostOnce)]));
+        assert_eq!(sim.publishes(other), [("r".into(), "kept".into(), QoS::AtMostOnce, true, false)]);
+    }
+
+    #[test]
+    fn messages_in_flight_are_resent_with_their_id_and_phase() {
+        let mut sim = Sim::persistent();
+        let (sub, _) = sim.connect(connect("sub", false));
+        sim.send(sub, &subscribe(1, &[("q", QoS::ExactlyOnce)]));
+        sim.received(sub);
+        let (publ, _) = sim.connect(connect("pub", true));
+        sim.send(publ, &publish("q", "released", QoS::ExactlyOnce, Some(1), false));
+        sim.send(publ, &publish("q", "unacknowledged", QoS::ExactlyOnce, Some(2), false));
+        sim.send(publ, &Packet::Pubrel(Ack::new(pid(1))));
+        sim.send(publ, &Packet::Pubrel(Ack::new(pid(2))));
+        let ids: Vec<PacketId> = sim
+            .received(sub)
+            .into_iter()
+            .filter_map(|p| if let Packet::Publish(p) = p { p.packet_id } else { None })
+            .collect();
+        assert_eq!(ids.len(), 2);
+        // The first one gets to PUBREL; the second waits for PUBREC.
+        sim.send(sub, &Packet::Pubrec(Ack::new(ids[0])));
+        assert!(sim.received(sub).contains(&Packet::Pubrel(Ack::new(ids[0]))));
+
+        sim.crash_and_restart();
+        let (sub, _) = sim.connect(connect("sub", false));
+        let got = sim.received(sub);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0], Packet::Pubrel(Ack::new(ids[0])));
+        match &got[1] {
+            Packet::Publish(p) => {
+                assert_eq!((p.packet_id, p.dup, &p.payload[..]), (Some(ids[1]), true, &b"unacknowledged"[..]));
+            }
+            other => panic!("expected the PUBLISH again, got {other:?}"),
+        }
+        sim.send(sub, &Packet::Pubcomp(Ack::new(ids[0])));
+        sim.send(sub, &Packet::Pubrec(Ack::new(ids[1])));
+        sim.send(sub, &Packet::Pubcomp(Ack::new(ids[1])));
+        assert_eq!(store(&sim).len(Table::Messages), 0);
+        assert_eq!(store(&sim).len(Table::Inflight), 0);
+    }
+
+    #[test]
+    fn incoming_qos2_ids_survive_so_a_resend_is_not_delivered_twice() {
+        let mut sim = Sim::persistent();
+        let (sub, _) = sim.connect(connect("sub", true));
+        sim.send(sub, &subscribe(1, &[("q", QoS::ExactlyOnce)]));
+        sim.received(sub);
+        let (publ, _) = sim.connect(connect("pub", false));
+        sim.send(publ, &publish("q", "once", QoS::ExactlyOnce, Some(7), false));
+        assert_eq!(sim.publishes(sub).len(), 1);
+        assert_eq!(store(&sim).len(Table::Qos2), 1);
+
+        sim.crash_and_restart();
+        let (sub, _) = sim.connect(connect("sub", true));
+        sim.send(sub, &subscribe(1, &[("q", QoS::ExactlyOnce)]));
+        sim.received(sub);
+        let (publ, _) = sim.connect(connect("pub", false));
+        let Packet::Publish(mut again) = publish("q", "once", QoS::ExactlyOnce, Some(7), false) else { unreachable!() };
+        again.dup = true;
+        sim.send(publ, &Packet::Publish(again));
+        assert!(sim.received(publ).contains(&Packet::Pubrec(Ack::new(pid(7)))));
+        assert!(sim.publishes(sub).is_empty(), "a resent QoS 2 message was delivered again");
+        sim.send(publ, &Packet::Pubrel(Ack::new(pid(7))));
+        assert_eq!(store(&sim).len(Table::Qos2), 0);
+    }
+
+    #[test]
+    fn clean_sessions_are_never_written() {
+        let mut sim = Sim::persistent();
+        let (sub, _) = sim.connect(connect("sub", true));
+        sim.send(sub, &subscribe(1, &[("q", QoS::ExactlyOnce)]));
+        let (publ, _) = sim.connect(connect("pub", true));
+        sim.send(publ, &publish("q", "x", QoS::ExactlyOnce, Some(1), false));
+        sim.send(publ, &publish("q", "y", QoS::AtLeastOnce, Some(2), false));
+        sim.eof(sub);
+        sim.eof(publ);
+        assert!(store(&sim).is_empty(), "{:?}", store(&sim));
+        // A clean connection replacing a persistent session removes it from the store.
+        let (old, _) = sim.connect(connect("p", false));
+        sim.send(old, &subscribe(1, &[("q", QoS::AtLeastOnce)]));
+        sim.eof(old);
+        assert_eq!(store(&sim).len(Table::Sessions), 1);
+        assert_eq!(store(&sim).len(Table::Subscriptions), 1);
+        let (_, ack) = sim.connect(connect("p", true));
+        assert_eq!(ack, connack(false, ReasonCode::Success));
+        assert!(store(&sim).is_empty(), "{:?}", store(&sim));
+    }
+
+    #[test]
+    fn a_message_queued_and_acknowledged_in_one_batch_costs_the_store_nothing() {
+        let mut store = persist::MemoryStore::new();
+        let message = std::sync::Arc::new(Message {
+            topic: topic("q"),
+            payload: "x".into(),
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            properties: Properties::new(),
+        });
+        let client_id = bytestring::ByteString::from("c");
+        let ops = [
+            persist::StoreOp::Session { client_id: client_id.clone(), level: ProtocolLevel::V3_1_1, username: None },
+            persist::StoreOp::Queue {
+                client_id: client_id.clone(),
+                seq: 5,
+                qos: QoS::AtLeastOnce,
+                retain: false,
+                message,
+            },
+            persist::StoreOp::Inflight {
+                client_id: client_id.clone(),
+                seq: 5,
+                packet_id: pid(1),
+                state: persist::OutState::Puback,
+            },
+            persist::StoreOp::Unqueue { client_id, seq: 5 },
+        ];
+        store.apply(&ops, true).unwrap();
+        assert_eq!((store.len(Table::Messages), store.len(Table::Inflight), store.len(Table::Sessions)), (0, 0, 1));
+        // Split over two batches, the message is written, then removed.
+        store.apply(&ops[..3], true).unwrap();
+        assert_eq!(store.len(Table::Messages), 1);
+        store.apply(&ops[3..], true).unwrap();
+        assert_eq!(store.len(Table::Messages), 0);
+    }
+
+    #[test]
+    fn totals_accumulate_across_restarts() {
+        let mut sim = Sim::persistent();
+        let (publ, _) = sim.connect(connect("pub", true));
+        sim.send(publ, &publish("q", "x", QoS::AtMostOnce, None, false));
+        sim.router.save_totals();
+        sim.pump();
+        sim.crash_and_restart();
+        assert_eq!((sim.router.stats().publish_received, sim.router.stats().clients_total), (1, 1));
+        let (publ, _) = sim.connect(connect("pub", true));
+        sim.send(publ, &publish("q", "x", QoS::AtMostOnce, None, false));
+        assert_eq!((sim.router.stats().publish_received, sim.router.stats().clients_total), (2, 2));
+    }
+
+    #[test]
+    fn damaged_records_are_reported_not_panicked_on() {
+        let mut sim = Sim::persistent();
+        let (sub, _) = sim.connect(connect("sub", false));
+        sim.send(sub, &subscribe(1, &[("q", QoS::AtLeastOnce)]));
+        let good = sim.store.clone().unwrap();
+        for (table, key, value) in [
+            (Table::Sessions, &b"sub"[..], &b"\x10\x00"[..]),
+            (Table::Subscriptions, b"sub\0q", b"garbage"),
+            (
+                Table::Subscriptions,
+                b"nobody\0q",
+                &persist::record::encode_subscription(&TopicFilter::new("q").unwrap(), SubscriptionOptions::default()),
+            ),
+            (Table::Messages, b"sub", b""),
+            (Table::Inflight, b"sub\0\0\0\0\0\0\0\0\x01", b"\x00\x01\x01"),
+            (Table::Qos2, b"sub\0\x00", b""),
+            (Table::Totals, b"bytes_sent", b"1234"),
+        ] {
+            let mut store = good.clone();
+            store.put_raw(table, key, value);
+            match store.load() {
+                Err(StoreError::Corrupt { reason, .. }) => assert!(!reason.is_empty()),
+                other => panic!("{table:?} {key:?}: expected a corrupt store, got {other:?}"),
+            }
+        }
     }
 }

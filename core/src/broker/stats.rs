@@ -2,6 +2,8 @@
 
 use std::time::Instant;
 
+use super::persist::Totals;
+
 /// An exponentially damped per-minute rate over 1, 5 and 15 minutes, like Unix load averages.
 #[derive(Debug, Clone, Default)]
 pub struct Load {
@@ -121,6 +123,44 @@ impl Stats {
             load_bytes_received: Load::default(),
             load_bytes_sent: Load::default(),
         }
+    }
+
+    /// The counters that accumulate, for a store.
+    pub(crate) fn totals(&self) -> Totals {
+        Totals {
+            clients_total: self.clients_total,
+            clients_maximum: self.clients_maximum,
+            bytes_received: self.bytes_received,
+            bytes_sent: self.bytes_sent,
+            messages_received: self.messages_received,
+            messages_sent: self.messages_sent,
+            publish_received: self.publish_received,
+            publish_sent: self.publish_sent,
+            publish_dropped: self.publish_dropped,
+            publish_denied: self.publish_denied,
+            subscribe_denied: self.subscribe_denied,
+            queue_evictions: self.queue_evictions,
+            slow_consumers: self.slow_consumers,
+            offline_overflow: self.offline_overflow,
+        }
+    }
+
+    /// Adds the totals a store kept from earlier runs.
+    pub(crate) fn add_totals(&mut self, totals: &Totals) {
+        self.clients_total += totals.clients_total;
+        self.clients_maximum = self.clients_maximum.max(totals.clients_maximum);
+        self.bytes_received += totals.bytes_received;
+        self.bytes_sent += totals.bytes_sent;
+        self.messages_received += totals.messages_received;
+        self.messages_sent += totals.messages_sent;
+        self.publish_received += totals.publish_received;
+        self.publish_sent += totals.publish_sent;
+        self.publish_dropped += totals.publish_dropped;
+        self.publish_denied += totals.publish_denied;
+        self.subscribe_denied += totals.subscribe_denied;
+        self.queue_evictions += totals.queue_evictions;
+        self.slow_consumers += totals.slow_consumers;
+        self.offline_overflow += totals.offline_overflow;
     }
 
     /// Seconds since the broker started.
