@@ -5,183 +5,15 @@
 //! free loopback ports, so the tests run in parallel.
 #![allow(missing_docs, clippy::print_stdout)]
 
-use std::io::{BufRead as _, BufReader, Read, Write as _};
+mod common;
+
+use std::io::{BufRead as _, BufReader};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// How long any one step may take.
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The `moat` binary, without the caller's logging settings.
-fn moat() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_moat"));
-    cmd.env_remove("RUST_LOG").env("RUST_BACKTRACE", "1");
-    cmd
-}
-
-/// A fresh file name in the target's scratch directory.
-fn scratch(name: &str) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("pub-sub-{}-{n}-{name}", std::process::id()))
-}
-
-/// Writes `text` to a fresh scratch file.
-fn write_file(name: &str, text: &str) -> PathBuf {
-    let path = scratch(name);
-    std::fs::write(&path, text).expect("write scratch file");
-    path
-}
-
-/// What a child wrote so far, and whether the stream ended.
-#[derive(Default)]
-struct Captured {
-    text: Vec<u8>,
-    done: bool,
-}
-
-/// A stream of a child, collected by a thread.
-#[derive(Clone, Default)]
-struct Capture(Arc<(Mutex<Captured>, Condvar)>);
-
-impl Capture {
-    fn start(mut stream: impl Read + Send + 'static) -> Self {
-        let capture = Self::default();
-        let shared = capture.clone();
-        thread::spawn(move || {
-            let mut chunk = [0u8; 4096];
-            loop {
-                let n = stream.read(&mut chunk).unwrap_or(0);
-                let (lock, changed) = &*shared.0;
-                let mut captured = lock.lock().unwrap();
-                if n == 0 {
-                    captured.done = true;
-                    changed.notify_all();
-                    return;
-                }
-                captured.text.extend_from_slice(&chunk[..n]);
-                changed.notify_all();
-            }
-        });
-        capture
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.0.lock().unwrap().text).into_owned()
-    }
-
-    /// Waits until `pred` holds for the text, or panics naming `what`.
-    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) {
-        let (lock, changed) = &*self.0;
-        let deadline = Instant::now() + TIMEOUT;
-        let mut captured = lock.lock().unwrap();
-        loop {
-            let text = String::from_utf8_lossy(&captured.text).into_owned();
-            if pred(&text) {
-                return;
-            }
-            let now = Instant::now();
-            assert!(now < deadline && !captured.done, "no {what} in:\n{text}");
-            captured = changed.wait_timeout(captured, deadline - now).unwrap().0;
-        }
-    }
-
-    fn wait_done(&self) {
-        let (lock, changed) = &*self.0;
-        let deadline = Instant::now() + TIMEOUT;
-        let mut captured = lock.lock().unwrap();
-        while !captured.done && Instant::now() < deadline {
-            captured = changed.wait_timeout(captured, deadline - Instant::now()).unwrap().0;
-        }
-    }
-}
-
-/// A running child whose output is collected; killed when dropped.
-struct Proc {
-    child: Child,
-    stdout: Capture,
-    stderr: Capture,
-    what: String,
-}
-
-/// How a child ended.
-#[derive(Debug)]
-struct Finished {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Finished {
-    fn code(&self) -> Option<i32> {
-        self.status.code()
-    }
-
-    /// Asserts that it succeeded; returns stdout.
-    fn ok(self) -> String {
-        assert!(self.status.success(), "failed: {self:?}");
-        self.stdout
-    }
-}
-
-impl Proc {
-    fn spawn(mut cmd: Command, stdin: Option<Vec<u8>>) -> Self {
-        let what = format!("{cmd:?}");
-        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
-        if let Some(data) = stdin {
-            let mut input = child.stdin.take().expect("stdin");
-            thread::spawn(move || {
-                let _ = input.write_all(&data);
-            });
-        }
-        let stdout = Capture::start(child.stdout.take().expect("stdout"));
-        let stderr = Capture::start(child.stderr.take().expect("stderr"));
-        Self { child, stdout, stderr, what }
-    }
-
-    /// Waits for it to exit (panics after [`TIMEOUT`]).
-    fn finish(mut self) -> Finished {
-        let deadline = Instant::now() + TIMEOUT;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!(
-                    "{} did not exit within {TIMEOUT:?}\nstdout:\n{}\nstderr:\n{}",
-                    self.what,
-                    self.stdout.text(),
-                    self.stderr.text()
-                );
-            }
-            thread::sleep(Duration::from_millis(5));
-        };
-        self.stdout.wait_done();
-        self.stderr.wait_done();
-        Finished { status, stdout: self.stdout.text(), stderr: self.stderr.text() }
-    }
-
-    /// Sends a signal (by its `kill` name: INT, TERM).
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status();
-        assert!(status.is_ok_and(|s| s.success()), "kill -{name} failed");
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{Finished, Proc, TIMEOUT, moat, runtimes, start_broker, write_file};
 
 /// Runs `moat` with `args` to the end.
 fn run(args: &[&str]) -> Finished {
@@ -206,14 +38,7 @@ impl Broker {
     /// `moat mqtt broker` on a port it picks (and announces).
     fn ours() -> Self {
         let config = write_file("broker.yaml", "listeners:\n  default:\n    bind: 127.0.0.1:0\n");
-        let mut cmd = moat();
-        cmd.args(["mqtt", "broker", "-c"]).arg(&config);
-        let proc = Proc::spawn(cmd, None);
-        let marker = "listening on 127.0.0.1:";
-        proc.stderr.wait_for("listening line", |t| t.find(marker).is_some_and(|at| t[at..].contains('\n')));
-        let text = proc.stderr.text();
-        let at = text.find(marker).unwrap() + marker.len();
-        let port: String = text[at..].chars().take_while(char::is_ascii_digit).collect();
+        let (proc, port) = start_broker(&config, &[]);
         Self { url: format!("mqtt://127.0.0.1:{port}"), name: "moat", _proc: proc }
     }
 
@@ -257,18 +82,6 @@ impl Broker {
 /// A loopback port nothing listens on (at the moment).
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind").port()
-}
-
-/// The runtimes this build of `moat` offers.
-fn runtimes() -> Vec<&'static str> {
-    let mut list = Vec::new();
-    if cfg!(feature = "runtime-tokio") {
-        list.push("tokio");
-    }
-    if cfg!(feature = "runtime-smol") {
-        list.push("smol");
-    }
-    list
 }
 
 /// Starts `moat mqtt sub` with `args` (and `-v`), and waits until each of its `-t` filters

@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use moat_mqtt_core::broker::BrokerConfig;
+use moat_mqtt_core::broker::persist::{Store, StoreError};
+use moat_mqtt_core::broker::{BrokerConfig, SyncMode};
 use moat_mqtt_core::driver::{BrokerCore, ListenerGate, ListenerTransport};
 use smol::Async;
 use smol::net::TcpListener;
@@ -29,13 +30,29 @@ pub struct Broker {
 pub type BrokerHandle = BrokerCore<SmolRuntime>;
 
 impl Broker {
-    /// Binds every listener of `config` (an empty list means one on `0.0.0.0:1883`).
+    /// Opens the store of `config.persistence` (if set) and restores what it holds, then binds
+    /// every listener of `config` (an empty list means one on `0.0.0.0:1883`).
     ///
     /// # Errors
-    /// The first listener that cannot bind, named in the error with its address, or whose TLS
+    /// A store that cannot be opened or read back (kind `InvalidData` when it is corrupt), then
+    /// the first listener that cannot bind, named in the error with its address, or whose TLS
     /// files cannot be used, named with the file.
     pub async fn bind(config: BrokerConfig) -> io::Result<Self> {
-        let core = BrokerCore::new(SmolRuntime, &config);
+        let core = BrokerCore::new(SmolRuntime, &config).map_err(store_error)?;
+        Self::bind_core(core, config).await
+    }
+
+    /// Like [`bind`](Self::bind), with durable state kept in `store` (a back end of your own),
+    /// written per `sync`, instead of `config.persistence`.
+    ///
+    /// # Errors
+    /// As [`bind`](Self::bind).
+    pub async fn bind_with_store(config: BrokerConfig, store: Box<dyn Store>, sync: SyncMode) -> io::Result<Self> {
+        let core = BrokerCore::with_store(SmolRuntime, &config, store, sync).map_err(store_error)?;
+        Self::bind_core(core, config).await
+    }
+
+    async fn bind_core(core: BrokerCore<SmolRuntime>, config: BrokerConfig) -> io::Result<Self> {
         let mut configs = config.listeners;
         if configs.is_empty() {
             configs.push(Default::default());
@@ -131,4 +148,12 @@ async fn wait_for_shutdown(core: &BrokerCore<SmolRuntime>) {
     while !core.is_shutting_down() {
         smol::Timer::after(Duration::from_millis(50)).await;
     }
+}
+
+fn store_error(error: StoreError) -> io::Error {
+    let kind = match error {
+        StoreError::Corrupt { .. } => io::ErrorKind::InvalidData,
+        _ => io::ErrorKind::Other,
+    };
+    io::Error::new(kind, error)
 }

@@ -2,7 +2,10 @@
 //! a broker, and the subscriber's receive rate is printed. For side-by-side runs against
 //! mosquitto until `moat mqtt bench` exists:
 //!
-//! `cargo run --release -p moat-mqtt-tests --example fanin -- HOST:PORT [PUBLISHERS] [MESSAGES_EACH] [QOS]`
+//! `cargo run --release -p moat-mqtt-tests --example fanin -- HOST:PORT [PUBLISHERS] [MESSAGES_EACH] [QOS] [persistent]`
+//!
+//! With `persistent`, the subscriber keeps a persistent session (clean session 0), so a broker
+//! with persistence stores every QoS 1/2 message on its way to it.
 #![allow(clippy::print_stdout, missing_docs)]
 
 use std::io::{Read, Write};
@@ -17,13 +20,13 @@ use moat_mqtt_core::codec::{
 };
 use moat_mqtt_core::topic::{TopicFilter, TopicName};
 
-fn connect(addr: &str, id: &str) -> TcpStream {
+fn connect(addr: &str, id: &str, clean: bool) -> TcpStream {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_nodelay(true).unwrap();
     let mut buf = Vec::new();
     let c = Connect {
         level: ProtocolLevel::V3_1_1,
-        clean_start: true,
+        clean_start: clean,
         keep_alive: 60,
         client_id: id.into(),
         will: None,
@@ -48,7 +51,8 @@ fn main() {
         Some("1") => QoS::AtLeastOnce,
         _ => QoS::AtMostOnce,
     };
-    let mut sub = connect(&addr, "fanin-sub");
+    let persistent = args.get(5).is_some_and(|a| a == "persistent");
+    let mut sub = connect(&addr, "fanin-sub", !persistent);
     let mut buf = Vec::new();
     let subscribe = Subscribe {
         packet_id: 1.try_into().unwrap(),
@@ -66,7 +70,7 @@ fn main() {
             let addr = addr.clone();
             let done = Arc::clone(&done);
             std::thread::spawn(move || {
-                let mut s = connect(&addr, &format!("fanin-pub-{p}"));
+                let mut s = connect(&addr, &format!("fanin-pub-{p}"), true);
                 let mut drain = s.try_clone().unwrap();
                 // Acknowledgements are read and thrown away.
                 std::thread::spawn(move || {

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use moat_mqtt_core::broker::{BrokerConfig, ListenerConfig, ListenerTls, ListenerWebSocket};
+use moat_mqtt_core::broker::{
+    BrokerConfig, ListenerConfig, ListenerTls, ListenerWebSocket, OnCorrupt, PersistenceConfig, SyncMode,
+};
 use moat_mqtt_core::codec::MAX_REMAINING_LENGTH;
 
 use super::ConfigError;
@@ -23,6 +25,7 @@ pub(super) const TOP: Schema = &[
     ("topic-check", &[]),
     ("plugins", &[]),
     ("broker", &[]),
+    ("persistence", &[]),
     // The client keys of `moat mqtt pub|sub`, which may share the file.
     ("client", &[]),
 ];
@@ -41,6 +44,9 @@ const LISTENER: Schema = &[
     ("require-certificate", &[]),
     ("path", &[]),
 ];
+
+/// The keys of `persistence`.
+const PERSISTENCE: Schema = &[("enabled", &[]), ("path", &[]), ("sync", &[]), ("interval", &[]), ("on-corrupt", &[])];
 
 /// The name of the listener that is a template for the others.
 const TEMPLATE: &str = "default";
@@ -76,11 +82,64 @@ pub(super) fn read(w: &mut Walker, root: &Node) -> Result<(BrokerConfig, Securit
             "max-packet-size" => config.link.max_packet_size = w.whole_in(path, node, 2, MAX_PACKET)?,
             "auth" => super::security::auth(w, path, node, &mut security)?,
             "topic-check" => super::security::topic_check(w, path, node, &mut security)?,
+            "persistence" => config.persistence = persistence(w, path, node)?,
             // Read by plugins and other parts of the original; nothing to check here.
             _ => {}
         }
     }
     Ok((config, security))
+}
+
+/// The `persistence` section. Present means on, unless `enabled: false`; `sync` defaults to
+/// `always`, `interval` to 1 second, `on-corrupt` to `fail`.
+fn persistence(w: &mut Walker, path: &str, node: &Node) -> Result<Option<PersistenceConfig>, ConfigError> {
+    let mut config = PersistenceConfig::default();
+    let mut enabled = true;
+    let mut sync = None;
+    let mut interval = None;
+    for Entry { name, key, node } in w.mapping(path, node, PERSISTENCE)? {
+        let path = join(path, &key.text);
+        let path = path.as_str();
+        match name {
+            "enabled" => enabled = w.boolean(path, node)?,
+            "path" => {
+                let text = w.text(path, node)?;
+                if text.trim().is_empty() {
+                    return Err(w.expected(path, node, "a directory for the store"));
+                }
+                config.path = text.into();
+            }
+            "sync" => {
+                sync = Some(match w.text(path, node)?.trim().to_ascii_lowercase().as_str() {
+                    "always" => "always",
+                    "interval" => "interval",
+                    "never" => "never",
+                    _ => return Err(w.expected(path, node, "always, interval or never")),
+                });
+            }
+            "interval" => {
+                let secs = w.seconds(path, node)?;
+                if secs <= 0.0 {
+                    return Err(w.expected(path, node, "a number of seconds greater than 0"));
+                }
+                interval = Some(Duration::from_secs_f64(secs));
+            }
+            "on-corrupt" => {
+                config.on_corrupt = match w.text(path, node)?.trim().to_ascii_lowercase().as_str() {
+                    "fail" => OnCorrupt::Fail,
+                    "fresh" => OnCorrupt::Fresh,
+                    _ => return Err(w.expected(path, node, "fail or fresh")),
+                };
+            }
+            _ => {}
+        }
+    }
+    config.sync = match sync {
+        Some("interval") => SyncMode::Interval(interval.unwrap_or(Duration::from_secs(1))),
+        Some("never") => SyncMode::Never,
+        _ => SyncMode::Always,
+    };
+    Ok(enabled.then_some(config))
 }
 
 /// A listener's transport, from `type`.

@@ -220,6 +220,14 @@ fn bad_values_name_their_key() {
         ("max-packet-size: 300000000\n", "expected a whole number from 2 to 268435460"),
         ("auth: [a]\n", "\"auth\": expected a mapping"),
         ("listeners:\n  a: {bind: ':1', certfile: [x]}\n", "\"listeners.a.certfile\": expected a string, got a list"),
+        (
+            "persistence:\n  sync: sometimes\n",
+            "\"persistence.sync\": expected always, interval or never, got \"sometimes\"",
+        ),
+        ("persistence:\n  interval: 0\n", "\"persistence.interval\": expected a number of seconds greater than 0"),
+        ("persistence:\n  on-corrupt: shrug\n", "\"persistence.on-corrupt\": expected fail or fresh"),
+        ("persistence:\n  enabled: perhaps\n", "\"persistence.enabled\": expected on or off"),
+        ("persistence: yes\n", "\"persistence\": expected a mapping"),
     ];
     for (text, expected) in cases {
         let msg = fail(text);
@@ -404,4 +412,21 @@ fn security_files_are_read_and_checked() {
     std::fs::write(&acl, "topic readwrite a/#/b\n").unwrap();
     assert!(security.build().unwrap_err().contains("line 1: \"a/#/b\" is not a topic filter"));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn persistence_section() {
+    use moat_mqtt_core::broker::{OnCorrupt, SyncMode};
+    assert_eq!(load("").broker.persistence, None);
+    let p = load("persistence:\n  enabled: true\n  path: /tmp/store\n").broker.persistence.unwrap();
+    assert_eq!((p.path.to_str(), p.sync, p.on_corrupt), (Some("/tmp/store"), SyncMode::Always, OnCorrupt::Fail));
+    let p = load("persistence:\n  path: s\n  sync: interval\n  interval: 2.5\n  on_corrupt: fresh\n")
+        .broker
+        .persistence
+        .unwrap();
+    assert_eq!((p.sync, p.on_corrupt), (SyncMode::Interval(std::time::Duration::from_millis(2500)), OnCorrupt::Fresh));
+    let p = load("persistence:\n  sync: interval\n").broker.persistence.unwrap();
+    assert_eq!(p.sync, SyncMode::Interval(std::time::Duration::from_secs(1)));
+    assert_eq!(load("persistence:\n  sync: never\n").broker.persistence.unwrap().sync, SyncMode::Never);
+    assert_eq!(load("persistence:\n  enabled: false\n  path: x\n").broker.persistence, None);
 }

@@ -1,6 +1,7 @@
 //! What a whole broker is configured with: its listeners, and the limits of links and router.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::{LinkConfig, RouterConfig};
 
@@ -13,6 +14,8 @@ pub struct BrokerConfig {
     pub link: LinkConfig,
     /// Limits and settings of the shared router (inflight window, queues, `$SYS`).
     pub router: RouterConfig,
+    /// Where and how durable state is kept (`persistence:`); `None`: in memory only.
+    pub persistence: Option<PersistenceConfig>,
 }
 
 impl Default for BrokerConfig {
@@ -21,8 +24,51 @@ impl Default for BrokerConfig {
             listeners: vec![ListenerConfig::default()],
             link: LinkConfig::default(),
             router: RouterConfig::default(),
+            persistence: None,
         }
     }
+}
+
+/// The `persistence:` section: the embedded store and when it reaches the disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersistenceConfig {
+    /// The directory of the store (`path`); created if missing.
+    pub path: PathBuf,
+    /// When writes are made durable (`sync`, `interval`).
+    pub sync: SyncMode,
+    /// What to do with a store that cannot be read back (`on-corrupt`).
+    pub on_corrupt: OnCorrupt,
+}
+
+impl Default for PersistenceConfig {
+    fn default() -> Self {
+        Self { path: PathBuf::from("/var/lib/moat-mqtt"), sync: SyncMode::default(), on_corrupt: OnCorrupt::Fail }
+    }
+}
+
+/// When the store's writes are made durable (flushed to the disk with fsync).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncMode {
+    /// Before anything that depends on them is sent: a QoS 1/2 PUBLISH is acknowledged only once
+    /// it is on disk, so `kill -9` or a power cut loses nothing acknowledged. Concurrent writes
+    /// share one flush (group commit).
+    #[default]
+    Always,
+    /// At most this long after they are made; a crash loses at most this window.
+    Interval(Duration),
+    /// Only at a graceful shutdown; a crash loses everything since the broker started.
+    Never,
+}
+
+/// What to do when the store exists but cannot be read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnCorrupt {
+    /// Refuse to start, naming the store and what is wrong (`on-corrupt: fail`).
+    #[default]
+    Fail,
+    /// Move the damaged store aside (renamed with a `.corrupt-<time>` suffix), log it, and
+    /// start empty (`on-corrupt: fresh`).
+    Fresh,
 }
 
 /// One listening socket.

@@ -17,7 +17,9 @@ mod router;
 mod session;
 mod stats;
 
-pub use config::{BrokerConfig, ListenerConfig, ListenerTls, ListenerWebSocket};
+pub use config::{
+    BrokerConfig, ListenerConfig, ListenerTls, ListenerWebSocket, OnCorrupt, PersistenceConfig, SyncMode,
+};
 pub use connection::{LinkConfig, LinkEvent, ServerConnection};
 pub use error::{CloseReason, ProtocolError};
 pub use message::Message;

@@ -12,7 +12,9 @@ use super::Runtime;
 use super::group::{GroupShared, LinkSignal};
 use super::link::Link;
 use super::listener::OpenConnection;
-use crate::broker::{BrokerConfig, CloseReason, LinkConfig, LinkId, Router, RouterEvent, Stats};
+use super::persist::{RedbStore, StoreWriter};
+use crate::broker::persist::{Snapshot, Store, StoreError, StoreOp};
+use crate::broker::{BrokerConfig, CloseReason, LinkConfig, LinkId, Router, RouterEvent, Stats, SyncMode};
 
 /// The broker as the runtimes drive it: one [`Router`] shared by every link.
 ///
@@ -42,6 +44,17 @@ pub(super) struct Shared<R> {
     timer_waker: AtomicWaker,
     /// The groups links are served in, a few per thread; a link joins one by its id.
     groups: Vec<Arc<GroupShared>>,
+    /// The store's thread, with persistence on.
+    pub(super) writer: Option<StoreWriter>,
+}
+
+impl<R> Drop for Shared<R> {
+    fn drop(&mut self) {
+        // A broker dropped without `stop` still writes what it has.
+        if let Some(writer) = &self.writer {
+            writer.close();
+        }
+    }
 }
 
 /// What the lock guards: the router and the way to reach each link's task.
@@ -51,11 +64,23 @@ pub(super) struct State {
     links: HashMap<LinkId, Arc<LinkSignal>>,
     /// Runs the slow checks of pending authentications.
     pub(super) auth: super::auth::AuthDriver,
+    /// The store's thread, with persistence on, and a buffer for the changes handed to it.
+    writer: Option<StoreWriter>,
+    store_ops: Vec<StoreOp>,
 }
 
 impl State {
-    /// Hands what the router asked for to the links concerned, and logs its events.
-    pub(super) fn dispatch(&mut self) {
+    /// Hands what the router asked for to the links concerned and its changes to the store,
+    /// and logs its events. Returns the number of the store batch the changes went into, if
+    /// there were any.
+    pub(super) fn dispatch(&mut self) -> Option<u64> {
+        let batch = match &self.writer {
+            Some(writer) if self.router.has_store_ops() => {
+                self.router.take_store_ops(&mut self.store_ops);
+                Some(writer.submit(&mut self.store_ops))
+            }
+            _ => None,
+        };
         while let Some(link) = self.router.poll_wake() {
             if let Some(signal) = self.links.get(&link) {
                 signal.offer_deliveries();
@@ -88,6 +113,7 @@ impl State {
                 }
             }
         }
+        batch
     }
 
     pub(super) fn unregister(&mut self, link: LinkId) {
@@ -99,6 +125,9 @@ impl State {
 /// names one connection.
 static NEXT_LINK: AtomicU64 = AtomicU64::new(1);
 
+/// How long a shutdown waits for the store's last write.
+const STORE_CLOSE_LIMIT: Duration = Duration::from_secs(30);
+
 /// Link groups per thread: enough that a few busy links spread over the threads.
 const GROUPS_PER_THREAD: usize = 4;
 
@@ -108,23 +137,74 @@ fn group_count() -> usize {
 
 impl<R: Runtime> BrokerCore<R> {
     /// A broker with no links yet, with the limits of `config` (its listeners are the runtime
-    /// crate's business).
-    #[must_use]
-    pub fn new(runtime: R, config: &BrokerConfig) -> Self {
+    /// crate's business). With `config.persistence`, the store in its directory is opened (or
+    /// created) and everything in it restored first.
+    ///
+    /// # Errors
+    /// A store that cannot be opened, or cannot be read back (unless `on-corrupt: fresh`).
+    pub fn new(runtime: R, config: &BrokerConfig) -> Result<Self, StoreError> {
+        let Some(persistence) = &config.persistence else {
+            return Ok(Self::start(runtime, config, None));
+        };
+        let (store, snapshot) = RedbStore::open(&persistence.path, persistence.on_corrupt)?;
+        Ok(Self::start(runtime, config, Some((Box::new(store), snapshot, persistence.sync))))
+    }
+
+    /// A broker keeping its durable state in `store` (another back end than the default's),
+    /// written per `sync`; `config.persistence` is not looked at. Everything in the store is
+    /// restored first.
+    ///
+    /// # Errors
+    /// The store's, when it cannot be read back.
+    pub fn with_store(
+        runtime: R,
+        config: &BrokerConfig,
+        mut store: Box<dyn Store>,
+        sync: SyncMode,
+    ) -> Result<Self, StoreError> {
+        let snapshot = store.load()?;
+        Ok(Self::start(runtime, config, Some((store, snapshot, sync))))
+    }
+
+    fn start(runtime: R, config: &BrokerConfig, store: Option<(Box<dyn Store>, Snapshot, SyncMode)>) -> Self {
         let mut router_config = config.router.clone();
         if router_config.client_id_seed == 0 {
             // Assigned client ids differ between runs and between brokers on one machine.
             router_config.client_id_seed = runtime.unix_time() ^ (u64::from(std::process::id()) << 32);
         }
-        let router = Router::new(runtime.now(), router_config);
+        router_config.persistence = store.is_some();
+        let mut router = Router::new(runtime.now(), router_config);
+        let writer = store.and_then(|(store, snapshot, sync)| {
+            let location = store.location();
+            let (sessions, retained) = (snapshot.sessions.len(), snapshot.retained.len());
+            let messages: usize = snapshot.sessions.iter().map(|s| s.messages.len()).sum();
+            router.restore(snapshot);
+            log::info!(
+                "persistence store {location}: restored {sessions} sessions, {messages} queued messages, {retained} retained messages (sync: {sync:?})"
+            );
+            match StoreWriter::start(store, sync) {
+                Ok(writer) => Some(writer),
+                Err(error) => {
+                    log::error!("persistence store {location}: cannot start its thread ({error}); running without it");
+                    None
+                }
+            }
+        });
         let shared = Shared {
             link_config: config.link.clone(),
             runtime,
-            state: Mutex::new(State { router, links: HashMap::new(), auth: Default::default() }),
+            state: Mutex::new(State {
+                router,
+                links: HashMap::new(),
+                auth: Default::default(),
+                writer: writer.clone(),
+                store_ops: Vec::new(),
+            }),
             live_links: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),
             timer_waker: AtomicWaker::new(),
             groups: (0..group_count()).map(|_| Arc::default()).collect(),
+            writer,
         };
         let shared = Arc::new(shared);
         super::auth::attach(&shared);
@@ -227,6 +307,30 @@ impl<R: Runtime> BrokerCore<R> {
         let left = self.wait_closed(grace).await;
         if left > 0 {
             log::warn!("{left} connections did not close within {grace:?}");
+        }
+        self.close_store().await;
+    }
+
+    /// Writes the last changes and the totals durably and stops the store's thread.
+    async fn close_store(&self) {
+        let Some(writer) = &self.shared.writer else { return };
+        {
+            let mut state = self.lock();
+            state.router.save_totals();
+            state.dispatch();
+        }
+        writer.close();
+        let give_up = self.shared.runtime.now() + STORE_CLOSE_LIMIT;
+        while !writer.is_finished() {
+            let now = self.shared.runtime.now();
+            if now >= give_up {
+                log::error!(
+                    "persistence store {} did not finish writing within {STORE_CLOSE_LIMIT:?}",
+                    writer.location()
+                );
+                return;
+            }
+            self.shared.runtime.sleep_until(now + Duration::from_millis(10)).await;
         }
     }
 

@@ -1,6 +1,7 @@
 //! One network connection: read, write and deadline handled together in one poll, which its
 //! [group](super::group) calls.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -14,6 +15,7 @@ use super::group::{LinkSignal, Served};
 use super::listener::OpenConnection;
 use super::runtime::Runtime;
 use crate::broker::{CloseReason, LinkEvent, LinkId, ServerConnection};
+use crate::codec::Packet;
 
 /// Bytes a link may have encoded and not yet written before it stops taking deliveries and
 /// stops reading: the link's share of the flow control. Deliveries then wait in the router's
@@ -29,6 +31,9 @@ const CLOSE_LINGER: Duration = Duration::from_secs(5);
 const ROUNDS_PER_POLL: usize = 16;
 /// An idle write buffer larger than this is given back.
 const IDLE_WRITE_CAPACITY: usize = 64 * 1024;
+/// Packets a link may hold back for the store (`sync: always`) before it stops reading and
+/// taking deliveries.
+const HELD_LIMIT: usize = 1024;
 
 /// The state of one link; created by [`super::BrokerCore::serve`] and polled by its group.
 pub(super) struct Link<S, R: Runtime> {
@@ -51,9 +56,19 @@ pub(super) struct Link<S, R: Runtime> {
     linger_until: Option<Instant>,
     /// Traffic not yet added to the router's counters.
     unreported: Traffic,
+    /// Packets held back until the store batch they depend on is durable (`sync: always`).
+    held: Option<Box<Held>>,
     finished: bool,
     /// Keeps the listener's count of open connections while the link lives.
     _open: Option<OpenConnection>,
+}
+
+/// Packets waiting for the store: each group may go once its batch is durable, in order.
+#[derive(Debug, Default)]
+struct Held {
+    /// (store batch, packets); batch 0: nothing of its own to wait for, only those before it.
+    groups: VecDeque<(u64, Vec<Packet>)>,
+    packets: usize,
 }
 
 /// What the link has counted and not yet added to the router's counters.
@@ -90,6 +105,7 @@ where
             reported_closed: false,
             linger_until: None,
             unreported: Traffic::default(),
+            held: None,
             finished: false,
             _open: open,
         }
@@ -110,6 +126,7 @@ where
         if self.signal.deliveries.swap(false, Ordering::AcqRel) {
             self.wants_deliveries = true;
         }
+        moved |= self.release_held(cx);
         moved |= self.read(cx, now);
         if self.conn.poll_timeout().is_some_and(|deadline| deadline <= now) {
             self.conn.handle_timeout(now);
@@ -120,8 +137,14 @@ where
         moved
     }
 
+    /// Packets held back for the store.
+    fn held_packets(&self) -> usize {
+        self.held.as_ref().map_or(0, |held| held.packets)
+    }
+
     fn read(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
-        if self.read_done || self.conn.is_closed() || self.backlog() >= HIGH_WATER {
+        if self.read_done || self.conn.is_closed() || self.backlog() >= HIGH_WATER || self.held_packets() >= HELD_LIMIT
+        {
             return false;
         }
         let mut buf = [0u8; READ_CHUNK];
@@ -153,12 +176,15 @@ where
         while let Some(event) = self.conn.poll_event() {
             events.push(event);
         }
-        let take_deliveries = self.wants_deliveries && !self.conn.is_closed() && self.backlog() < HIGH_WATER;
+        let take_deliveries = self.wants_deliveries
+            && !self.conn.is_closed()
+            && self.backlog() < HIGH_WATER
+            && self.held_packets() < HELD_LIMIT;
         if events.is_empty() && !take_deliveries {
             return false;
         }
         let mut packets = Vec::new();
-        {
+        let batch = {
             let mut state = self.shared.lock();
             for event in events {
                 if let LinkEvent::Closed(reason) = &event {
@@ -168,21 +194,59 @@ where
                 }
                 state.router.handle_event(now, self.id, event, &mut packets);
             }
-            if !self.reported_closed && self.backlog() < HIGH_WATER {
+            if !self.reported_closed && self.backlog() < HIGH_WATER && self.held_packets() < HELD_LIMIT {
                 let taken = state.router.poll_deliveries(self.id, DELIVERY_BATCH, &mut packets);
                 self.wants_deliveries = taken == DELIVERY_BATCH;
             }
             let Traffic { bytes_received, bytes_sent } = std::mem::take(&mut self.unreported);
             let (packets_received, packets_sent) = self.conn.take_packet_counts();
             state.router.count_traffic(bytes_received, bytes_sent, packets_received, packets_sent);
-            state.dispatch();
+            state.dispatch()
+        };
+        // With `sync: always`, what answers these events (PUBACK, PUBREC, SUBACK, deliveries
+        // now in flight) goes out only once the changes they made are on disk.
+        let wait_for = batch.filter(|_| self.shared.writer.as_ref().is_some_and(|w| w.acknowledges_durable()));
+        if wait_for.is_some() || self.held.is_some() {
+            if !packets.is_empty() {
+                let held = self.held.get_or_insert_with(Box::default);
+                held.packets += packets.len();
+                held.groups.push_back((wait_for.unwrap_or(0), packets));
+            }
+        } else {
+            self.send_packets(&packets);
         }
+        true
+    }
+
+    fn send_packets(&mut self, packets: &[Packet]) {
         for packet in packets {
-            if let Err(error) = self.conn.send(&packet) {
+            if let Err(error) = self.conn.send(packet) {
                 log::error!("{}: cannot encode {:?}: {error}", self.id, packet.packet_type());
             }
         }
-        true
+    }
+
+    /// Sends the held packets whose store batch is durable; returns whether any went. If some
+    /// still wait, the store's thread wakes the link when they may go.
+    fn release_held(&mut self, cx: &mut Context<'_>) -> bool {
+        let (Some(held), Some(writer)) = (self.held.as_mut(), self.shared.writer.as_ref()) else { return false };
+        let mut ready = Vec::new();
+        while let Some(&(batch, _)) = held.groups.front() {
+            if batch > writer.durable() && !writer.wait(batch, cx.waker()) {
+                break;
+            }
+            if let Some((_, packets)) = held.groups.pop_front() {
+                held.packets -= packets.len();
+                ready.push(packets);
+            }
+        }
+        if held.groups.is_empty() {
+            self.held = None;
+        }
+        for packets in &ready {
+            self.send_packets(packets);
+        }
+        !ready.is_empty()
     }
 
     fn log_close(&self, reason: &CloseReason) {
@@ -248,7 +312,7 @@ where
             return false;
         }
         let linger_until = *self.linger_until.get_or_insert(now + CLOSE_LINGER);
-        let flushed = self.write_failed || (self.backlog() == 0 && !self.needs_flush);
+        let flushed = self.write_failed || (self.backlog() == 0 && self.held.is_none() && !self.needs_flush);
         if !flushed && now >= linger_until {
             log::info!("{}: the client did not take its last {} bytes; dropped", self.id, self.backlog());
         }

@@ -15,6 +15,7 @@ mod connector;
 mod group;
 mod link;
 mod listener;
+mod persist;
 mod runtime;
 mod transport;
 
@@ -23,6 +24,7 @@ pub use broker::BrokerCore;
 pub use client::{Client, ClientError, ConnectionEvent, Message, SUBSCRIPTION_QUEUE, Subscription, WAIT_FOR_RECONNECT};
 pub use connector::{ConnectFuture, Connector, options_for_url};
 pub use listener::ListenerGate;
+pub use persist::{RedbStore, STORE_FILE};
 pub use runtime::{BoxFuture, Runtime};
 pub use transport::{
     Dialer, HANDSHAKE_TIMEOUT, ListenerTransport, TransportConnector, TransportError, TransportStream, WsBytes,
