@@ -2,15 +2,17 @@
 //! a broker, and the subscriber's receive rate is printed. For side-by-side runs against
 //! mosquitto until `moat mqtt bench` exists:
 //!
-//! `cargo run --release -p moat-mqtt-tests --example fanin -- HOST:PORT [PUBLISHERS] [MESSAGES_EACH] [QOS] [persistent]`
+//! `cargo run --release -p moat-mqtt-tests --example fanin -- HOST:PORT [PUBLISHERS] [MESSAGES_EACH] [QOS] [persistent|clean] [WINDOW]`
 //!
 //! With `persistent`, the subscriber keeps a persistent session (clean session 0), so a broker
-//! with persistence stores every QoS 1/2 message on its way to it.
+//! with persistence stores every QoS 1/2 message on its way to it. With a `WINDOW`, each QoS 1
+//! publisher keeps at most that many PUBLISH unacknowledged (as real QoS 1 clients do), so its
+//! rate follows the broker's acknowledgements; without, publishers write flat out.
 #![allow(clippy::print_stdout, missing_docs)]
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -52,6 +54,7 @@ fn main() {
         _ => QoS::AtMostOnce,
     };
     let persistent = args.get(5).is_some_and(|a| a == "persistent");
+    let window: usize = args.get(6).and_then(|a| a.parse().ok()).unwrap_or(0);
     let mut sub = connect(&addr, "fanin-sub", !persistent);
     let mut buf = Vec::new();
     let subscribe = Subscribe {
@@ -72,18 +75,39 @@ fn main() {
             std::thread::spawn(move || {
                 let mut s = connect(&addr, &format!("fanin-pub-{p}"), true);
                 let mut drain = s.try_clone().unwrap();
-                // Acknowledgements are read and thrown away.
+                // Acknowledgements are counted (PUBACK is 4 bytes) for the window.
+                let acked = Arc::new((Mutex::new(0usize), Condvar::new()));
+                let counter = Arc::clone(&acked);
                 std::thread::spawn(move || {
                     let mut sink = [0u8; 65536];
+                    let mut bytes = 0usize;
                     while !done.load(Ordering::Relaxed) {
-                        if matches!(drain.read(&mut sink), Ok(0) | Err(_)) {
-                            break;
+                        match drain.read(&mut sink) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                bytes += n;
+                                *counter.0.lock().unwrap() = bytes / 4;
+                                counter.1.notify_one();
+                            }
                         }
                     }
                 });
                 let topic = TopicName::new(format!("fanin/{p}")).unwrap();
                 let mut batch = Vec::new();
                 for i in 0..each {
+                    if window > 0 && qos != QoS::AtMostOnce {
+                        let mut done = acked.0.lock().unwrap();
+                        while i >= *done + window {
+                            if !batch.is_empty() {
+                                drop(done);
+                                s.write_all(&batch).unwrap();
+                                batch.clear();
+                                done = acked.0.lock().unwrap();
+                                continue;
+                            }
+                            done = acked.1.wait(done).unwrap();
+                        }
+                    }
                     let publish = Publish {
                         dup: false,
                         qos,

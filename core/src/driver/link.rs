@@ -15,7 +15,7 @@ use super::group::{LinkSignal, Served};
 use super::listener::OpenConnection;
 use super::runtime::Runtime;
 use crate::broker::{CloseReason, LinkEvent, LinkId, ServerConnection};
-use crate::codec::Packet;
+use crate::codec::{Packet, QoS};
 
 /// Bytes a link may have encoded and not yet written before it stops taking deliveries and
 /// stops reading: the link's share of the flow control. Deliveries then wait in the router's
@@ -69,6 +69,8 @@ struct Held {
     /// (store batch, packets); batch 0: nothing of its own to wait for, only those before it.
     groups: VecDeque<(u64, Vec<Packet>)>,
     packets: usize,
+    /// How many of them are PUBLISH.
+    publishes: usize,
 }
 
 /// What the link has counted and not yet added to the router's counters.
@@ -203,19 +205,43 @@ where
             state.router.count_traffic(bytes_received, bytes_sent, packets_received, packets_sent);
             state.dispatch()
         };
-        // With `sync: always`, what answers these events (PUBACK, PUBREC, SUBACK, deliveries
-        // now in flight) goes out only once the changes they made are on disk.
+        // With `sync: always`, what acknowledges these events goes out only once the changes
+        // they made are on disk.
         let wait_for = batch.filter(|_| self.shared.writer.as_ref().is_some_and(|w| w.acknowledges_durable()));
         if wait_for.is_some() || self.held.is_some() {
-            if !packets.is_empty() {
-                let held = self.held.get_or_insert_with(Box::default);
-                held.packets += packets.len();
-                held.groups.push_back((wait_for.unwrap_or(0), packets));
-            }
+            self.hold(wait_for.unwrap_or(0), packets);
         } else {
             self.send_packets(&packets);
         }
         true
+    }
+
+    /// Holds the packets of `packets` that promise something durable until store batch `batch`
+    /// is (0: until the packets held before them are), and sends the others now.
+    ///
+    /// Held: every acknowledgement (PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK, UNSUBACK) and QoS 2
+    /// PUBLISH, whose packet id the client keeps and the store must know after a crash. Sent at
+    /// once: CONNACK and QoS 0/1 PUBLISH: if the broker dies before their changes are on disk,
+    /// the worst is a QoS 1 duplicate, which QoS 1 allows. PUBLISH keep their order: once a
+    /// QoS 2 one is held, the others wait behind it.
+    fn hold(&mut self, batch: u64, packets: Vec<Packet>) {
+        let held = self.held.get_or_insert_with(Box::default);
+        let hold_publishes = held.publishes > 0
+            || packets.iter().any(|p| matches!(p, Packet::Publish(p) if p.qos == QoS::ExactlyOnce));
+        let (wait, now): (Vec<Packet>, Vec<Packet>) = packets.into_iter().partition(|p| match p {
+            Packet::Publish(_) => hold_publishes,
+            Packet::Connack(_) => false,
+            _ => true,
+        });
+        if !wait.is_empty() {
+            held.packets += wait.len();
+            held.publishes += wait.iter().filter(|p| matches!(p, Packet::Publish(_))).count();
+            held.groups.push_back((batch, wait));
+        }
+        if held.groups.is_empty() {
+            self.held = None;
+        }
+        self.send_packets(&now);
     }
 
     fn send_packets(&mut self, packets: &[Packet]) {
@@ -237,6 +263,7 @@ where
             }
             if let Some((_, packets)) = held.groups.pop_front() {
                 held.packets -= packets.len();
+                held.publishes -= packets.iter().filter(|p| matches!(p, Packet::Publish(_))).count();
                 ready.push(packets);
             }
         }

@@ -145,6 +145,8 @@ impl WriterShared {
         };
         // Whether non-durable writes were made since the last durable one.
         let mut dirty = false;
+        // Transactions, durable ones, and changes written, for the closing log line.
+        let mut written = (0u64, 0u64, 0usize);
         loop {
             let (ops, batch, closing) = self.next_batch(next_durable);
             let now = Instant::now();
@@ -156,6 +158,9 @@ impl WriterShared {
             if !ops.is_empty() || durable {
                 self.write(&mut *store, &ops, durable, closing);
                 dirty = !durable;
+                written.0 += 1;
+                written.1 += u64::from(durable);
+                written.2 += ops.len();
                 if durable {
                     self.declare_durable(batch);
                 }
@@ -165,7 +170,11 @@ impl WriterShared {
                 // right after this one stops can open the same store.
                 drop(store);
                 self.finished.store(true, Ordering::Release);
-                log::info!("persistence store {} written and closed", self.location);
+                let (transactions, durable, changes) = written;
+                log::info!(
+                    "persistence store {} written and closed: {changes} changes in {transactions} transactions ({durable} durable)",
+                    self.location
+                );
                 return;
             }
         }
