@@ -2,7 +2,8 @@
 //! byte chunks, well-formed packets, acknowledgements and time steps, pumped the way the driver
 //! (and `core/src/broker/sim_tests.rs`) pumps them, and checks invariants after every event.
 //!
-//! Input: one header byte (`max_inflight` 1..=4, `max_queued_messages` 1..=8, `$SYS` on or off),
+//! Input: one header byte (`max_inflight` 1..=4, `max_queued_messages` 1..=8, `$SYS` on or off,
+//! persistence on or off),
 //! then operations, each a code byte (low nibble: the kind; high nibble: which link) followed by
 //! the argument bytes that kind reads (missing bytes read as 0):
 //!
@@ -44,7 +45,11 @@
 //! - clients cannot publish into `$SYS`: no delivery on a `$SYS` topic carries a client payload;
 //! - no silent loss: at the end every persistent session is resumed on a fresh link that
 //!   acknowledges everything; the QoS 1/2 messages routed to it by a subscription (not retained
-//!   copies) that never arrived must not outnumber the router's `publish_dropped` counter.
+//!   copies) that never arrived must not outnumber the router's `publish_dropped` counter;
+//! - with persistence on, the changes the router records are applied to a `MemoryStore` after
+//!   every pump round; at the end the store reads back, a router restored from it (a restart)
+//!   keeps its invariants, and every stored message is queued, in flight or counted as over
+//!   the limit.
 //!
 //! To read a crash: `BROKER_TRACE=1 fuzz/target/<triple>/release/broker <file>` prints every
 //! operation, event and packet. `BROKER_RELAX=connack-first` switches that check off, to fuzz
@@ -56,6 +61,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
+use moat_mqtt_core::broker::persist::{MemoryStore, Store as _};
 use moat_mqtt_core::broker::{CloseReason, LinkConfig, LinkEvent, LinkId, Router, RouterConfig, ServerConnection};
 use moat_mqtt_core::codec::{
     Ack, Connect, Decoder, Disconnect, Packet, PacketId, Properties, ProtocolLevel, Publish, QoS, ReasonCode,
@@ -210,6 +216,9 @@ struct World {
     /// How many times each payload was routed as a fresh message (at most).
     routes: HashMap<Bytes, u32>,
     counter: u32,
+    /// With persistence on (a header bit): every change the router records, applied after each
+    /// pump round, as the driver applies them.
+    store: Option<MemoryStore>,
 }
 
 impl World {
@@ -221,8 +230,10 @@ impl World {
             max_inflight,
             max_queued_messages: max_queued,
             sys_interval: (header & 0x20 != 0).then(|| Duration::from_secs(10)),
+            persistence: header & 0x40 != 0,
             ..RouterConfig::default()
         };
+        let store = config.persistence.then(MemoryStore::new);
         Self {
             start,
             now: start,
@@ -235,7 +246,45 @@ impl World {
             current: HashMap::new(),
             routes: HashMap::new(),
             counter: 0,
+            store,
         }
+    }
+
+    /// Hands the router's changes to the store.
+    fn save(&mut self) {
+        if let Some(store) = &mut self.store {
+            let mut ops = Vec::new();
+            self.router.take_store_ops(&mut ops);
+            store.apply(&ops, true).expect("the memory store takes every change");
+        }
+    }
+
+    /// The store reads back, and a router restored from it (a restart after a crash) keeps
+    /// its invariants, with every stored message counted.
+    fn check_store(&self) {
+        let Some(store) = &self.store else { return };
+        let snapshot = store.clone().load().unwrap_or_else(|e| panic!("the store does not read back: {e}"));
+        let messages: usize = snapshot.sessions.iter().map(|s| s.messages.len()).sum();
+        let config = RouterConfig {
+            max_inflight: self.max_inflight,
+            max_queued_messages: self.max_queued,
+            sys_interval: None,
+            persistence: true,
+            ..RouterConfig::default()
+        };
+        let mut restored = Router::new(self.now, config);
+        restored.restore(snapshot);
+        if let Err(e) = restored.check_invariants() {
+            panic!("a router restored from the store breaks an invariant: {e}");
+        }
+        let stats = restored.stats();
+        assert!(
+            (stats.stored + stats.inflight + stats.offline_overflow) as usize == messages,
+            "{messages} stored messages, restored as {} queued, {} in flight, {} over the limit",
+            stats.stored,
+            stats.inflight,
+            stats.offline_overflow
+        );
     }
 
     fn payload(&mut self, kind: u8, pad: usize) -> Bytes {
@@ -445,6 +494,7 @@ impl World {
                 moved = true;
             }
             while self.router.poll_event().is_some() {}
+            self.save();
             if !moved {
                 return;
             }
@@ -934,4 +984,6 @@ fuzz_target!(|data: &[u8]| {
     }
     world.drain();
     world.check_router("after the drain");
+    world.save();
+    world.check_store();
 });

@@ -226,8 +226,8 @@ where
     /// QoS 2 one is held, the others wait behind it.
     fn hold(&mut self, batch: u64, packets: Vec<Packet>) {
         let held = self.held.get_or_insert_with(Box::default);
-        let hold_publishes = held.publishes > 0
-            || packets.iter().any(|p| matches!(p, Packet::Publish(p) if p.qos == QoS::ExactlyOnce));
+        let hold_publishes =
+            held.publishes > 0 || packets.iter().any(|p| matches!(p, Packet::Publish(p) if p.qos == QoS::ExactlyOnce));
         let (wait, now): (Vec<Packet>, Vec<Packet>) = packets.into_iter().partition(|p| match p {
             Packet::Publish(_) => hold_publishes,
             Packet::Connack(_) => false,
