@@ -31,6 +31,10 @@ pub(crate) struct OutQueue {
 }
 
 impl OutQueue {
+    pub(crate) const fn new() -> Self {
+        Self { items: VecDeque::new(), qos0: 0 }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.items.len()
     }

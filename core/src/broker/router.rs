@@ -326,7 +326,7 @@ impl Router {
                 self.subscriptions.insert(&filter, client_id.clone(), options);
                 session.subscriptions.insert(filter, options);
             }
-            session.qos2_received.extend(stored.qos2_received);
+            session.flow_mut().qos2_received.extend(stored.qos2_received);
             let mut messages = stored.messages;
             messages.sort_by_key(|m| m.seq);
             for stored in messages {
@@ -339,14 +339,14 @@ impl Router {
                 };
                 match stored.inflight {
                     Some((packet_id, state))
-                        if session.inflight.len() < self.config.max_inflight
-                            && session.queue.is_empty()
-                            && session.inflight_position(packet_id).is_none() =>
+                        if session.flow().inflight.len() < self.config.max_inflight
+                            && session.flow().queue.is_empty()
+                            && session.flow().inflight_position(packet_id).is_none() =>
                     {
-                        session.inflight.push_back(Inflight { packet_id, delivery, state });
+                        session.flow_mut().inflight.push_back(Inflight { packet_id, delivery, state });
                         self.stats.inflight += 1;
                     }
-                    _ => match session.queue.offer(delivery, self.config.max_queued_messages) {
+                    _ => match session.flow_mut().queue.offer(delivery, self.config.max_queued_messages) {
                         Offer::Full => {
                             self.stats.publish_dropped += 1;
                             self.stats.offline_overflow += 1;
@@ -380,17 +380,17 @@ impl Router {
     pub fn check_invariants(&self) -> Result<(), String> {
         let (mut inflight, mut stored) = (0u64, 0u64);
         for (client_id, session) in &self.sessions {
-            if session.queue.len() > self.config.max_queued_messages {
+            if session.flow().queue.len() > self.config.max_queued_messages {
                 return Err(format!(
                     "{client_id}: {} queued > {}",
-                    session.queue.len(),
+                    session.flow().queue.len(),
                     self.config.max_queued_messages
                 ));
             }
-            if session.inflight.len() > self.config.max_inflight {
+            if session.flow().inflight.len() > self.config.max_inflight {
                 return Err(format!(
                     "{client_id}: {} in flight > {}",
-                    session.inflight.len(),
+                    session.flow().inflight.len(),
                     self.config.max_inflight
                 ));
             }
@@ -399,8 +399,8 @@ impl Router {
             {
                 return Err(format!("{client_id}: its link {link} does not map back to it"));
             }
-            inflight += session.inflight.len() as u64;
-            stored += session.queue.len() as u64;
+            inflight += session.flow().inflight.len() as u64;
+            stored += session.flow().queue.len() as u64;
         }
         for (link, client_id) in &self.links {
             if self.sessions.get(client_id).and_then(|s| s.link) != Some(*link) {
@@ -460,12 +460,13 @@ impl Router {
             LinkEvent::Puback(id) => self.acknowledged(&client_id, id, OutState::Puback),
             LinkEvent::Pubrec(id) => {
                 if let Some(session) = self.sessions.get_mut(&client_id)
-                    && let Some(i) = session.inflight_position(id)
-                    && session.inflight[i].state == OutState::Pubrec
+                    && let Some(i) = session.flow().inflight_position(id)
+                    && session.flow().inflight[i].state == OutState::Pubrec
                 {
-                    let flight = &mut session.inflight[i];
+                    let clean = session.clean;
+                    let flight = &mut session.flow_mut().inflight[i];
                     flight.state = OutState::Pubcomp;
-                    if !session.clean {
+                    if !clean {
                         let seq = flight.delivery.seq;
                         self.journal.record(|| StoreOp::Inflight {
                             client_id: client_id.clone(),
@@ -480,10 +481,14 @@ impl Router {
             }
             LinkEvent::Pubrel(id) => {
                 if let Some(session) = self.sessions.get_mut(&client_id)
-                    && session.qos2_received.remove(&id)
+                    && session.flow().qos2_received.contains(&id)
+                    && session.flow_mut().qos2_received.remove(&id)
                     && !session.clean
                 {
                     self.journal.record(|| StoreOp::Qos2Released { client_id: client_id.clone(), packet_id: id });
+                }
+                if let Some(session) = self.sessions.get_mut(&client_id) {
+                    session.shrink();
                 }
                 out.push(Packet::Pubcomp(Ack::new(id)));
             }
@@ -507,17 +512,17 @@ impl Router {
         session.has_taken_deliveries = true;
         let mut sent = 0;
         for _ in 0..max {
-            let Some(qos) = session.queue.front_qos() else { break };
+            let Some(qos) = session.flow().queue.front_qos() else { break };
             let packet_id = if qos == QoS::AtMostOnce {
                 None
             } else {
-                if session.inflight.len() >= self.config.max_inflight {
+                if session.flow().inflight.len() >= self.config.max_inflight {
                     break;
                 }
-                let Some(id) = session.next_packet_id() else { break };
+                let Some(id) = session.flow_mut().next_packet_id() else { break };
                 Some(id)
             };
-            let Some(delivery) = session.queue.pop() else { break };
+            let Some(delivery) = session.flow_mut().queue.pop() else { break };
             out.push(Packet::Publish(publish_packet(&delivery, packet_id, false, session.level)));
             if let Some(packet_id) = packet_id {
                 let state = if qos == QoS::AtLeastOnce { OutState::Puback } else { OutState::Pubrec };
@@ -525,13 +530,14 @@ impl Router {
                     let seq = delivery.seq;
                     self.journal.record(|| StoreOp::Inflight { client_id: client_id.clone(), seq, packet_id, state });
                 }
-                session.inflight.push_back(Inflight { packet_id, delivery, state });
+                session.flow_mut().inflight.push_back(Inflight { packet_id, delivery, state });
                 self.stats.inflight += 1;
             }
             self.stats.publish_sent += 1;
             self.stats.stored = self.stats.stored.saturating_sub(1);
             sent += 1;
         }
+        session.shrink();
         sent
     }
 
@@ -697,7 +703,7 @@ impl Router {
             properties: Properties::new(),
         }));
         // MQTT-4.4.0-1: resend what was in flight, PUBLISH with DUP, or PUBREL.
-        for flight in &session.inflight {
+        for flight in &session.flow().inflight {
             out.push(match flight.state {
                 OutState::Puback | OutState::Pubrec => {
                     Packet::Publish(publish_packet(&flight.delivery, Some(flight.packet_id), true, level))
@@ -762,7 +768,8 @@ impl Router {
                 self.discard(client_id, &session);
             }
         } else {
-            let dropped = session.queue.drop_qos0() as u64;
+            let dropped = if session.flow().queue.is_empty() { 0 } else { session.flow_mut().queue.drop_qos0() as u64 };
+            session.shrink();
             self.stats.publish_dropped += dropped;
             self.stats.stored = self.stats.stored.saturating_sub(dropped);
         }
@@ -772,8 +779,8 @@ impl Router {
 
     /// A session ends: its subscriptions leave the trie, its messages leave the counters.
     fn discard(&mut self, client_id: &ByteString, session: &Session) {
-        self.stats.inflight = self.stats.inflight.saturating_sub(session.inflight.len() as u64);
-        self.stats.stored = self.stats.stored.saturating_sub(session.queue.len() as u64);
+        self.stats.inflight = self.stats.inflight.saturating_sub(session.flow().inflight.len() as u64);
+        self.stats.stored = self.stats.stored.saturating_sub(session.flow().queue.len() as u64);
         for filter in session.subscriptions.keys() {
             self.subscriptions.remove(filter, client_id);
         }
@@ -797,7 +804,7 @@ impl Router {
             // MQTT-4.3.3-2: a resent QoS 2 PUBLISH with an unreleased id is not delivered again.
             (QoS::ExactlyOnce, Some(id)) => {
                 let Some(session) = self.sessions.get_mut(client_id) else { return };
-                let fresh = session.qos2_received.insert(id);
+                let fresh = session.flow_mut().qos2_received.insert(id);
                 if fresh && !session.clean {
                     self.journal.record(|| StoreOp::Qos2Received { client_id: client_id.clone(), packet_id: id });
                 }
@@ -838,15 +845,16 @@ impl Router {
     /// A client acknowledged an outgoing message that was in `expected` state: it is done.
     fn acknowledged(&mut self, client_id: &ByteString, id: PacketId, expected: OutState) {
         let Some(session) = self.sessions.get_mut(client_id) else { return };
-        if let Some(i) = session.inflight_position(id)
-            && session.inflight[i].state == expected
-            && let Some(done) = session.inflight.remove(i)
+        if let Some(i) = session.flow().inflight_position(id)
+            && session.flow().inflight[i].state == expected
+            && let Some(done) = session.flow_mut().inflight.remove(i)
         {
             self.stats.inflight = self.stats.inflight.saturating_sub(1);
             if !session.clean {
                 let seq = done.delivery.seq;
                 self.journal.record(|| StoreOp::Unqueue { client_id: client_id.clone(), seq });
             }
+            session.shrink();
         }
     }
 
@@ -1000,7 +1008,7 @@ impl Router {
             retain: delivery.retain,
             message: Arc::clone(&delivery.message),
         });
-        match session.queue.offer(delivery, self.config.max_queued_messages) {
+        match session.flow_mut().queue.offer(delivery, self.config.max_queued_messages) {
             Offer::Queued => {
                 self.stats.stored += 1;
                 if let Some(op) = stored {

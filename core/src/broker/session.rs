@@ -34,15 +34,8 @@ pub(crate) struct Session {
     pub(crate) will: Option<Box<Will>>,
     /// Subscriptions by filter, kept to remove them from the trie when the session ends.
     pub(crate) subscriptions: BTreeMap<TopicFilter, SubscriptionOptions>,
-    /// Messages waiting for the inflight window or for the client to come back.
-    pub(crate) queue: OutQueue,
-    /// Outgoing QoS 1/2 messages in flight, oldest first (resent in this order).
-    pub(crate) inflight: VecDeque<Inflight>,
-    /// Incoming QoS 2 packet ids received and not yet released: a PUBLISH with one of these
-    /// ids is a resend and is not delivered again.
-    pub(crate) qos2_received: BTreeSet<PacketId>,
-    /// The last packet id handed out.
-    pub(crate) last_packet_id: u16,
+    /// Queues and packet ids, boxed and made on first use: most sessions are idle.
+    flow: Option<Box<Flow>>,
     /// Whether the link was already told it has deliveries waiting.
     pub(crate) wake_pending: bool,
     /// Whether the current link has asked for deliveries since it connected; until it has,
@@ -59,13 +52,49 @@ impl Session {
             username: None,
             will: None,
             subscriptions: BTreeMap::new(),
-            queue: OutQueue::default(),
-            inflight: VecDeque::new(),
-            qos2_received: BTreeSet::new(),
-            last_packet_id: 0,
+            flow: None,
             wake_pending: false,
             has_taken_deliveries: false,
         }
+    }
+
+    /// The session's messages and packet ids (empty ones if it has none).
+    pub(crate) fn flow(&self) -> &Flow {
+        static EMPTY: Flow = Flow::new();
+        self.flow.as_deref().unwrap_or(&EMPTY)
+    }
+
+    /// The session's messages and packet ids, made if it had none.
+    pub(crate) fn flow_mut(&mut self) -> &mut Flow {
+        self.flow.get_or_insert_with(|| Box::new(Flow::new()))
+    }
+
+    /// Gives the flow's memory back once nothing is queued, in flight or awaiting release.
+    pub(crate) fn shrink(&mut self) {
+        if self.flow.as_ref().is_some_and(|f| f.queue.is_empty() && f.inflight.is_empty() && f.qos2_received.is_empty())
+        {
+            self.flow = None;
+        }
+    }
+}
+
+/// What a session has in motion: queued and in-flight messages, incoming QoS 2 ids.
+#[derive(Debug)]
+pub(crate) struct Flow {
+    /// Messages waiting for the inflight window or for the client to come back.
+    pub(crate) queue: OutQueue,
+    /// Outgoing QoS 1/2 messages in flight, oldest first (resent in this order).
+    pub(crate) inflight: VecDeque<Inflight>,
+    /// Incoming QoS 2 packet ids received and not yet released: a PUBLISH with one of these
+    /// ids is a resend and is not delivered again.
+    pub(crate) qos2_received: BTreeSet<PacketId>,
+    /// The last packet id handed out.
+    pub(crate) last_packet_id: u16,
+}
+
+impl Flow {
+    const fn new() -> Self {
+        Self { queue: OutQueue::new(), inflight: VecDeque::new(), qos2_received: BTreeSet::new(), last_packet_id: 0 }
     }
 
     /// The next packet id not in flight, or `None` if all 65,535 are.

@@ -42,9 +42,10 @@ pub(super) struct Link<S, R: Runtime> {
     stream: S,
     conn: ServerConnection,
     signal: Arc<LinkSignal>,
-    /// Bytes being written, and how far.
-    out: Vec<u8>,
-    written: usize,
+    /// Bytes being written and the close linger: boxed, and dropped while idle.
+    busy: Option<Box<Busy>>,
+    /// Traffic not yet added to the router's counters.
+    unreported: Traffic,
     needs_flush: bool,
     /// The router said deliveries wait, and they have not all been taken.
     wants_deliveries: bool,
@@ -52,10 +53,6 @@ pub(super) struct Link<S, R: Runtime> {
     write_failed: bool,
     /// The router was told this link is over.
     reported_closed: bool,
-    /// When a closed link stops trying to flush.
-    linger_until: Option<Instant>,
-    /// Traffic not yet added to the router's counters.
-    unreported: Traffic,
     /// Packets held back until the store batch they depend on is durable (`sync: always`).
     held: Option<Box<Held>>,
     finished: bool,
@@ -73,11 +70,34 @@ struct Held {
     publishes: usize,
 }
 
-/// What the link has counted and not yet added to the router's counters.
-#[derive(Debug, Default, Clone, Copy)]
+/// What a link has in motion.
+#[derive(Debug, Default)]
+struct Busy {
+    /// Bytes being written, and how far.
+    out: Vec<u8>,
+    written: usize,
+    /// When a closed link stops trying to flush.
+    linger_until: Option<Instant>,
+}
+
+impl Busy {
+    fn is_idle(&self) -> bool {
+        self.written == self.out.len() && self.linger_until.is_none()
+    }
+}
+
+/// What the link has counted and not yet added to the router's counters (reported at every
+/// visit to the router, so 32 bits are plenty; they saturate rather than wrap).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Traffic {
-    bytes_received: u64,
-    bytes_sent: u64,
+    bytes_received: u32,
+    bytes_sent: u32,
+}
+
+impl Traffic {
+    fn add(counter: &mut u32, bytes: usize) {
+        *counter = counter.saturating_add(u32::try_from(bytes).unwrap_or(u32::MAX));
+    }
 }
 
 impl<S, R: Runtime> Link<S, R>
@@ -98,15 +118,13 @@ where
             stream,
             conn,
             signal,
-            out: Vec::new(),
-            written: 0,
+            busy: None,
+            unreported: Traffic::default(),
             needs_flush: false,
             wants_deliveries: false,
             read_done: false,
             write_failed: false,
             reported_closed: false,
-            linger_until: None,
-            unreported: Traffic::default(),
             held: None,
             finished: false,
             _open: open,
@@ -115,7 +133,7 @@ where
 
     /// Encoded bytes not yet written.
     fn backlog(&self) -> usize {
-        self.conn.pending_len() + (self.out.len() - self.written)
+        self.conn.pending_len() + self.busy.as_ref().map_or(0, |b| b.out.len() - b.written)
     }
 
     /// One round of work; returns whether anything moved.
@@ -158,7 +176,7 @@ where
                 true
             }
             Poll::Ready(Ok(n)) => {
-                self.unreported.bytes_received += n as u64;
+                Traffic::add(&mut self.unreported.bytes_received, n);
                 self.conn.handle_bytes(now, &buf[..n]);
                 true
             }
@@ -202,7 +220,7 @@ where
             }
             let Traffic { bytes_received, bytes_sent } = std::mem::take(&mut self.unreported);
             let (packets_received, packets_sent) = self.conn.take_packet_counts();
-            state.router.count_traffic(bytes_received, bytes_sent, packets_received, packets_sent);
+            state.router.count_traffic(bytes_received.into(), bytes_sent.into(), packets_received, packets_sent);
             state.dispatch()
         };
         // With `sync: always`, what acknowledges these events goes out only once the changes
@@ -286,25 +304,29 @@ where
     }
 
     fn write(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
-        let mut moved = false;
-        if self.written == self.out.len() {
-            self.out.clear();
-            self.written = 0;
-            if self.out.capacity() > IDLE_WRITE_CAPACITY && self.conn.pending_len() == 0 {
-                self.out = Vec::new();
-            }
-            self.conn.poll_transmit(now, &mut self.out);
-        }
-        if self.write_failed {
-            self.written = self.out.len();
+        if self.busy.is_none() && self.conn.pending_len() == 0 && !self.needs_flush {
             return false;
         }
-        while self.written < self.out.len() {
-            match Pin::new(&mut self.stream).poll_write(cx, &self.out[self.written..]) {
+        let mut moved = false;
+        let busy = self.busy.get_or_insert_with(Box::default);
+        if busy.written == busy.out.len() {
+            busy.out.clear();
+            busy.written = 0;
+            if busy.out.capacity() > IDLE_WRITE_CAPACITY && self.conn.pending_len() == 0 {
+                busy.out = Vec::new();
+            }
+            self.conn.poll_transmit(now, &mut busy.out);
+        }
+        if self.write_failed {
+            busy.written = busy.out.len();
+            return false;
+        }
+        while busy.written < busy.out.len() {
+            match Pin::new(&mut self.stream).poll_write(cx, &busy.out[busy.written..]) {
                 Poll::Pending => break,
                 Poll::Ready(Ok(n)) if n > 0 => {
-                    self.written += n;
-                    self.unreported.bytes_sent += n as u64;
+                    busy.written += n;
+                    Traffic::add(&mut self.unreported.bytes_sent, n);
                     self.needs_flush = true;
                     moved = true;
                 }
@@ -313,14 +335,14 @@ where
                         log::debug!("{}: write failed: {error}", self.id);
                     }
                     self.write_failed = true;
-                    self.written = self.out.len();
+                    busy.written = busy.out.len();
                     self.conn.close(CloseReason::ConnectionLost);
                     return true;
                 }
             }
         }
         if self.needs_flush
-            && self.written == self.out.len()
+            && busy.written == busy.out.len()
             && let Poll::Ready(result) = Pin::new(&mut self.stream).poll_flush(cx)
         {
             self.needs_flush = false;
@@ -338,7 +360,7 @@ where
         if !self.conn.is_closed() || !self.reported_closed {
             return false;
         }
-        let linger_until = *self.linger_until.get_or_insert(now + CLOSE_LINGER);
+        let linger_until = *self.busy.get_or_insert_with(Box::default).linger_until.get_or_insert(now + CLOSE_LINGER);
         let flushed = self.write_failed || (self.backlog() == 0 && self.held.is_none() && !self.needs_flush);
         if !flushed && now >= linger_until {
             log::info!("{}: the client did not take its last {} bytes; dropped", self.id, self.backlog());
@@ -349,9 +371,8 @@ where
     /// Frees empty buffers before waiting: most links are idle most of the time.
     fn shrink_idle(&mut self) {
         self.conn.shrink_idle();
-        if self.written == self.out.len() {
-            self.out = Vec::new();
-            self.written = 0;
+        if self.busy.as_ref().is_some_and(|b| b.is_idle()) {
+            self.busy = None;
         }
     }
 
@@ -391,7 +412,7 @@ where
     }
 
     fn deadline(&self) -> Option<Instant> {
-        match (self.conn.poll_timeout(), self.linger_until) {
+        match (self.conn.poll_timeout(), self.busy.as_ref().and_then(|b| b.linger_until)) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
