@@ -19,7 +19,12 @@ use crate::broker_cmd::{DEFAULT_RUNTIME, RuntimeChoice};
 
 /// `moat mqtt bench`: load-test an MQTT broker.
 #[derive(Debug, Parser)]
-#[command(name = "moat mqtt bench", disable_help_flag = true, disable_version_flag = true)]
+#[command(
+    name = "moat mqtt bench",
+    disable_help_flag = true,
+    disable_version_flag = true,
+    arg_required_else_help = false
+)]
 pub(crate) struct BenchCli {
     /// The scenario to run.
     #[command(subcommand)]
