@@ -277,14 +277,24 @@ fn losses_are_counted_when_the_broker_drops() {
 
 #[test]
 fn pub_and_sub_in_two_processes() {
-    let (_broker, port) = Broker::ours_plain();
+    let (broker, port) = Broker::ours_plain();
     let port = port.to_string();
     let sub = {
         let port = port.clone();
-        thread::spawn(move || bench(&["sub", "-p", &port, "-t", "two/#", "-c", "2", "-q", "1", "-L", "4000"]))
+        thread::spawn(move || {
+            bench(&["sub", "-p", &port, "-t", "two/#", "-c", "2", "-q", "1", "-L", "4000", "--prefix", "two"])
+        })
     };
-    // Wait for both subscriptions: the broker logs each connection.
-    thread::sleep(Duration::from_millis(500));
+    // The broker logs each connection; SUBSCRIBE follows CONNACK at once.
+    let deadline = Instant::now() + START_TIMEOUT;
+    while !["two-sub-0", "two-sub-1"]
+        .iter()
+        .all(|id| broker.stderr.lock().unwrap().contains(&format!("\"{id}\" connected")))
+    {
+        assert!(Instant::now() < deadline, "the subscribers did not connect: {}", broker.stderr.lock().unwrap());
+        thread::sleep(Duration::from_millis(10));
+    }
+    thread::sleep(Duration::from_millis(200));
     let published = bench(&["pub", "-p", &port, "-t", "two/%i", "-c", "2", "-q", "1", "-s", "32", "-L", "2000"]);
     assert_eq!((n(&published, "sent"), n(&published, "acked")), (2000, 2000), "{published:#}");
     assert_eq!(n(&published, "received"), 0);

@@ -373,6 +373,9 @@ impl Outcome {
             if let Some(per) = b["bytes_per_connection"].as_f64() {
                 text += &format!(" = {per:.0} bytes per connection");
             }
+            if b["cpu_seconds"].is_null() && b["rss_kib_loaded"].is_null() {
+                text += ": no figures (no such process?)";
+            }
             line("broker", text);
         }
         if j["stopped_early"].as_bool() == Some(true) {
