@@ -290,7 +290,7 @@ where
 /// Ctrl-C or SIGTERM on tokio; never, if the handlers cannot be installed. The handlers are
 /// installed at once (in the runtime's context), not when the future is first polled.
 #[cfg(feature = "runtime-tokio")]
-fn tokio_stop() -> Stop {
+pub(crate) fn tokio_stop() -> Stop {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -320,7 +320,7 @@ fn tokio_stop() -> Stop {
 /// Ctrl-C or SIGTERM on smol; never, if the handlers cannot be installed. The handlers are
 /// installed at once, not when the future is first polled.
 #[cfg(feature = "runtime-smol")]
-fn smol_stop() -> Stop {
+pub(crate) fn smol_stop() -> Stop {
     use futures::StreamExt as _;
     match async_signal::Signals::new([async_signal::Signal::Int, async_signal::Signal::Term]) {
         Ok(mut signals) => Box::pin(async move {

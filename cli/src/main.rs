@@ -1,6 +1,6 @@
 //! `moat`: the moat-mqtt command line.
 //!
-//! `moat [-c FILE] [-v|-q] mqtt {pub|sub|broker}`, and `moat version`.
+//! `moat [-c FILE] [-v|-q] mqtt {pub|sub|broker|passwd|bench}`, and `moat version`.
 //!
 //! `-c FILE` and `-v` may also follow the subcommand. `-q` (quiet) does too for `moat mqtt
 //! broker`, but after `pub` and `sub` it is their QoS: there, quiet is `moat -q mqtt pub ...`
@@ -14,6 +14,7 @@ use std::process::ExitCode;
 
 use clap::{ArgAction, Parser, Subcommand};
 
+mod bench;
 mod broker_cmd;
 mod client_opts;
 mod passwd_cmd;
@@ -75,6 +76,14 @@ enum MqttCommand {
     },
     /// Subscribe to topic filters and print `topic<TAB>payload` per message.
     Sub(Box<sub_cmd::SubArgs>),
+    /// Load-test a broker: `bench conn|pub|sub|fanin|fanout|p2p [OPTIONS]` (emqtt-bench's
+    /// options, `-c` the count and `-h` the host; `bench SCENARIO --help` for more).
+    #[command(disable_help_flag = true)]
+    Bench {
+        /// The scenario and its options.
+        #[arg(num_args = 0.., allow_hyphen_values = true, trailing_var_arg = true)]
+        args: Vec<String>,
+    },
 }
 
 /// Parses the command line, sets up logging and runs the command.
@@ -85,6 +94,11 @@ fn main() -> ExitCode {
     if let Some(at) = argv.windows(2).position(|w| w[0] == "mqtt" && w[1] == "passwd") {
         return passwd(&argv[at + 2..]);
     }
+    // `bench` has emqtt-bench's options, whose `-c` (count) and `-h` (host) are not the
+    // global `-c FILE` and the help: its words are parsed on their own too.
+    if let Some(at) = argv.windows(2).position(|w| w[0] == "mqtt" && w[1] == "bench") {
+        return bench(&argv[..at], &argv[at + 2..]);
+    }
     let cli = Cli::parse();
     // The broker and `version` log at info; pub and sub, whose stdout is their output, only
     // warn unless asked for more.
@@ -94,6 +108,7 @@ fn main() -> ExitCode {
         Command::Mqtt { command: MqttCommand::Pub(args) } => (-1, args.client.quiet),
         Command::Mqtt { command: MqttCommand::Sub(args) } => (-1, args.client.quiet),
         Command::Mqtt { command: MqttCommand::Passwd { args } } => return passwd(args),
+        Command::Mqtt { command: MqttCommand::Bench { args } } => return bench(&argv[..1], args),
     };
     let level = match base + i16::from(cli.verbose) - i16::from(cli.quiet) - i16::from(quiet) {
         ..=-2 => log::LevelFilter::Error,
@@ -134,6 +149,7 @@ fn main() -> ExitCode {
                 MqttCommand::Pub(args) => pub_cmd::run(config, args),
                 MqttCommand::Sub(args) => sub_cmd::run(config, args),
                 MqttCommand::Passwd { args } => return passwd(args),
+                MqttCommand::Bench { args } => return bench(&argv[..1], args),
             };
             match result {
                 Ok(()) => ExitCode::SUCCESS,
@@ -159,4 +175,27 @@ fn passwd(args: &[String]) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Runs `moat mqtt bench` with the words before `mqtt` (`moat` and its global options) and
+/// those after `bench`.
+fn bench(before: &[String], args: &[String]) -> ExitCode {
+    // The global options (`-v`, `-q`) as the main parser reads them.
+    let global = Cli::try_parse_from(before.iter().map(String::as_str).chain(["version"])).unwrap_or_else(|e| e.exit());
+    if global.config.is_some() {
+        eprintln!("warning: moat mqtt bench reads no configuration file; -c FILE is ignored");
+    }
+    let cli =
+        bench::BenchCli::try_parse_from(std::iter::once("moat mqtt bench").chain(args.iter().map(String::as_str)))
+            .unwrap_or_else(|e| e.exit());
+    let verbose = cli.scenario.common().verbose;
+    let level = match -1 + i16::from(global.verbose) + i16::from(verbose) - i16::from(global.quiet) {
+        ..=-2 => log::LevelFilter::Error,
+        -1 => log::LevelFilter::Warn,
+        0 => log::LevelFilter::Info,
+        1 => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
+    };
+    env_logger::Builder::new().filter_level(level).parse_default_env().init();
+    bench::run(&cli)
 }
