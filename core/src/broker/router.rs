@@ -171,6 +171,12 @@ pub struct Router {
     stopped: bool,
     /// Changes to durable state not yet taken by the driver.
     journal: Journal,
+    /// Back-pressure: publishing links paused, with the clients whose queues they wait for.
+    paused: HashMap<LinkId, Vec<ByteString>>,
+    /// Paused links that may read again.
+    resumes: VecDeque<LinkId>,
+    /// The link whose event is being handled: the publisher of what is routed now.
+    current_link: Option<LinkId>,
     /// The number the next queued message gets.
     next_seq: u64,
 }
@@ -190,6 +196,10 @@ impl Journal {
         }
     }
 }
+
+/// The most messages a connected client's queue holds before publishers into it are paused
+/// (lower if `max-queued-messages` is small); they go on below a quarter of it.
+const PRESSURE_HIGH: usize = 128;
 
 /// Events a link may send between its CONNECT and the end of a pending authentication; more
 /// close the link.
@@ -234,6 +244,9 @@ impl Router {
             outbox: HashMap::new(),
             stopped: false,
             next_seq: 1,
+            paused: HashMap::new(),
+            resumes: VecDeque::new(),
+            current_link: None,
         }
     }
 
@@ -426,11 +439,78 @@ impl Router {
 
     /// Handles one event of `link`; packets for that link are appended to `out`.
     pub fn handle_event(&mut self, now: Instant, link: LinkId, event: LinkEvent, out: &mut Vec<Packet>) {
+        self.current_link = Some(link);
+        self.handle_event_of(link, event, out);
+        self.current_link = None;
+        self.publish_pending_wills();
+        let _ = now;
+    }
+
+    /// Whether `link` should stop reading: a PUBLISH it sent went to a connected client whose
+    /// queue is past the pressure mark. It may read again when [`poll_resume`](Self::poll_resume)
+    /// names it, or after a pause of its own choosing, which it reports with
+    /// [`pause_expired`](Self::pause_expired).
+    ///
+    /// Back-pressure slows publishers to what their subscribers take, instead of filling queues
+    /// (and then dropping); a subscriber that stops reading is waited for once, then marked as
+    /// stalled and not waited for again until it drains, so it cannot hold publishers up.
+    #[must_use]
+    pub fn is_paused(&self, link: LinkId) -> bool {
+        self.paused.contains_key(&link)
+    }
+
+    /// The next paused link that may read again.
+    #[must_use]
+    pub fn poll_resume(&mut self) -> Option<LinkId> {
+        self.resumes.pop_front()
+    }
+
+    /// `link` waited as long as it will: the clients it waited for are marked as stalled and
+    /// every link waiting for them may read again.
+    pub fn pause_expired(&mut self, link: LinkId) {
+        let Some(clients) = self.paused.remove(&link) else { return };
+        for client_id in clients {
+            if let Some(session) = self.sessions.get_mut(&client_id) {
+                session.flow_mut().stalled = true;
+            }
+            self.release_waiters(&client_id);
+        }
+    }
+
+    /// The queue mark past which publishers into a connected client's queue are paused, and
+    /// the mark below which they go on.
+    fn pressure_marks(&self) -> (usize, usize) {
+        let high = (self.config.max_queued_messages / 2).clamp(1, PRESSURE_HIGH);
+        (high, high / 4)
+    }
+
+    /// Lets every link waiting for `client_id`'s queue go on (unless it waits for another).
+    fn release_waiters(&mut self, client_id: &ByteString) {
+        let Some(session) = self.sessions.get_mut(client_id) else { return };
+        if session.flow().waiters.is_empty() {
+            return;
+        }
+        for waiter in std::mem::take(&mut session.flow_mut().waiters) {
+            if let Some(waits_for) = self.paused.get_mut(&waiter) {
+                waits_for.retain(|c| c != client_id);
+                if waits_for.is_empty() {
+                    self.paused.remove(&waiter);
+                    self.resumes.push_back(waiter);
+                }
+            }
+        }
+        session.shrink();
+    }
+
+    fn handle_event_of(&mut self, link: LinkId, event: LinkEvent, out: &mut Vec<Packet>) {
         match event {
             LinkEvent::Connect(connect) => self.connect(link, connect, out),
             LinkEvent::Closed(reason) => {
                 self.pending_auth.remove(&link);
                 self.outbox.remove(&link);
+                // A paused publisher that leaves waits for nobody (the clients' lists are
+                // cleaned when they release).
+                self.paused.remove(&link);
                 if let Some(client_id) = self.links.remove(&link) {
                     self.detach(&client_id, link, reason);
                 }
@@ -448,8 +528,6 @@ impl Router {
             }
             event => self.handle_event_connected(link, event, out),
         }
-        self.publish_pending_wills();
-        let _ = now;
     }
 
     /// An event of a link past its CONNECT (ignored if the link has no session).
@@ -506,6 +584,7 @@ impl Router {
         if let Some(packets) = self.outbox.remove(&link) {
             out.extend(packets);
         }
+        let (_, low) = self.pressure_marks();
         let Some(client_id) = self.links.get(&link) else { return 0 };
         let Some(session) = self.sessions.get_mut(client_id) else { return 0 };
         session.wake_pending = false;
@@ -537,7 +616,16 @@ impl Router {
             self.stats.stored = self.stats.stored.saturating_sub(1);
             sent += 1;
         }
+        let drained = session.flow().queue.len() <= low;
+        if drained && session.flow().stalled {
+            session.flow_mut().stalled = false;
+        }
+        let release = drained && !session.flow().waiters.is_empty();
         session.shrink();
+        if release {
+            let client_id = client_id.clone();
+            self.release_waiters(&client_id);
+        }
         sent
     }
 
@@ -741,9 +829,14 @@ impl Router {
 
     /// The link of `client_id` is gone: keep or drop the session, and queue its will.
     fn detach(&mut self, client_id: &ByteString, link: LinkId, reason: CloseReason) {
-        let Some(session) = self.sessions.get_mut(client_id) else { return };
-        if session.link != Some(link) {
+        if self.sessions.get(client_id).is_none_or(|s| s.link != Some(link)) {
             return;
+        }
+        // Nobody waits for a client that is gone.
+        self.release_waiters(client_id);
+        let Some(session) = self.sessions.get_mut(client_id) else { return };
+        if session.flow().stalled {
+            session.flow_mut().stalled = false;
         }
         session.link = None;
         session.wake_pending = false;
@@ -992,6 +1085,7 @@ impl Router {
 
     /// Queues a delivery for one session, applying the queue's overflow policy.
     fn deliver(&mut self, client_id: &ByteString, mut delivery: Delivery) {
+        let (high, _) = self.pressure_marks();
         let Some(session) = self.sessions.get_mut(client_id) else { return };
         let qos = delivery.qos;
         if session.link.is_none() && qos == QoS::AtMostOnce {
@@ -1042,6 +1136,17 @@ impl Router {
                 }
                 return;
             }
+        }
+        // Back-pressure: the publisher waits while a connected, reading client's queue is long.
+        if let (Some(publisher), Some(link)) = (self.current_link, session.link)
+            && publisher != link
+            && session.has_taken_deliveries
+            && session.flow().queue.len() >= high
+            && !session.flow().stalled
+            && !session.flow().waiters.contains(&publisher)
+        {
+            session.flow_mut().waiters.push(publisher);
+            self.paused.entry(publisher).or_default().push(client_id.clone());
         }
         if let Some(link) = session.link
             && !session.wake_pending

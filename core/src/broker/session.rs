@@ -71,8 +71,9 @@ impl Session {
 
     /// Gives the flow's memory back once nothing is queued, in flight or awaiting release.
     pub(crate) fn shrink(&mut self) {
-        if self.flow.as_ref().is_some_and(|f| f.queue.is_empty() && f.inflight.is_empty() && f.qos2_received.is_empty())
-        {
+        if self.flow.as_ref().is_some_and(|f| {
+            f.queue.is_empty() && f.inflight.is_empty() && f.qos2_received.is_empty() && f.waiters.is_empty()
+        }) {
             self.flow = None;
         }
     }
@@ -90,11 +91,23 @@ pub(crate) struct Flow {
     pub(crate) qos2_received: BTreeSet<PacketId>,
     /// The last packet id handed out.
     pub(crate) last_packet_id: u16,
+    /// Publishing links paused because this queue passed the pressure mark (back-pressure).
+    pub(crate) waiters: Vec<LinkId>,
+    /// The client did not drain its queue while publishers waited: it is not waited for
+    /// again until it drains (its queue's overflow policy applies instead).
+    pub(crate) stalled: bool,
 }
 
 impl Flow {
     const fn new() -> Self {
-        Self { queue: OutQueue::new(), inflight: VecDeque::new(), qos2_received: BTreeSet::new(), last_packet_id: 0 }
+        Self {
+            queue: OutQueue::new(),
+            inflight: VecDeque::new(),
+            qos2_received: BTreeSet::new(),
+            last_packet_id: 0,
+            waiters: Vec::new(),
+            stalled: false,
+        }
     }
 
     /// The next packet id not in flight, or `None` if all 65,535 are.

@@ -24,6 +24,8 @@ struct Sim {
     waiting: Vec<(LinkId, u64, crate::auth::AuthFuture)>,
     /// With persistence on: the store every pump round's changes go to, as one batch.
     store: Option<persist::MemoryStore>,
+    /// Links the router let read again (back-pressure over), in order.
+    resumed: Vec<u64>,
 }
 
 struct Client {
@@ -101,6 +103,7 @@ impl Sim {
             budget: BTreeMap::new(),
             waiting: Vec::new(),
             store: None,
+            resumed: Vec::new(),
         }
     }
 
@@ -211,6 +214,9 @@ impl Sim {
             }
             while self.router.poll_wake().is_some() {
                 moved = true;
+            }
+            while let Some(LinkId(id)) = self.router.poll_resume() {
+                self.resumed.push(id);
             }
             while let Some(event) = self.router.poll_event() {
                 if let RouterEvent::AuthPending { link, id, plugin, credentials } = event {
@@ -1093,5 +1099,70 @@ mod persistence {
                 other => panic!("{table:?} {key:?}: expected a corrupt store, got {other:?}"),
             }
         }
+    }
+}
+
+/// Back-pressure: publishers wait while a reading subscriber's queue is long, and a subscriber
+/// that stops reading is waited for once only.
+mod back_pressure {
+    use super::*;
+
+    /// A QoS 0 subscriber on `t` that has taken deliveries once, then takes `budget` per visit.
+    fn subscriber(sim: &mut Sim, id: &str, budget: usize) -> u64 {
+        let (sub, _) = sim.connect(connect(id, true));
+        sim.send(sub, &subscribe(1, &[("t", QoS::AtMostOnce)]));
+        sim.received(sub);
+        sim.budget.insert(sub, budget);
+        sub
+    }
+
+    fn publish_n(sim: &mut Sim, publ: u64, n: usize) {
+        for _ in 0..n {
+            sim.send(publ, &publish("t", "x", QoS::AtMostOnce, None, false));
+        }
+    }
+
+    #[test]
+    fn a_publisher_waits_for_a_long_queue_and_goes_on_when_it_drains() {
+        let mut sim = Sim::new();
+        let sub = subscriber(&mut sim, "sub", 0);
+        let (publ, _) = sim.connect(connect("pub", true));
+        publish_n(&mut sim, publ, 127);
+        assert!(!sim.router.is_paused(LinkId(publ)), "below the mark");
+        publish_n(&mut sim, publ, 1);
+        assert!(sim.router.is_paused(LinkId(publ)), "128 queued: the publisher waits");
+        assert!(!sim.router.is_paused(LinkId(sub)));
+        // The subscriber reads again: its queue drains and the publisher is resumed.
+        sim.budget.insert(sub, 10);
+        sim.pump();
+        assert!(sim.resumed.contains(&publ), "resumed once the queue drained");
+        assert!(!sim.router.is_paused(LinkId(publ)));
+        assert_eq!(sim.publishes(sub).len(), 128, "nothing lost");
+    }
+
+    #[test]
+    fn a_stalled_subscriber_is_waited_for_once() {
+        let mut sim = Sim::new();
+        let sub = subscriber(&mut sim, "sub", 0);
+        let other = subscriber(&mut sim, "other", usize::MAX);
+        let (publ, _) = sim.connect(connect("pub", true));
+        publish_n(&mut sim, publ, 128);
+        assert!(sim.router.is_paused(LinkId(publ)));
+        // The publisher's pause runs out: the subscriber is marked stalled, nobody waits for it.
+        sim.router.pause_expired(LinkId(publ));
+        assert!(!sim.router.is_paused(LinkId(publ)));
+        publish_n(&mut sim, publ, 500);
+        assert!(!sim.router.is_paused(LinkId(publ)), "a stalled subscriber holds nobody up");
+        assert_eq!(sim.publishes(other).len(), 628, "the other subscriber got everything");
+        // Once it drains, it is waited for again.
+        sim.budget.insert(sub, usize::MAX);
+        sim.pump();
+        sim.budget.insert(sub, 0);
+        publish_n(&mut sim, publ, 128);
+        assert!(sim.router.is_paused(LinkId(publ)), "waited for again after draining");
+        // A subscriber that leaves releases its waiters.
+        sim.eof(sub);
+        assert!(!sim.router.is_paused(LinkId(publ)));
+        assert!(sim.resumed.contains(&publ));
     }
 }

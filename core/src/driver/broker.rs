@@ -86,6 +86,11 @@ impl State {
                 signal.offer_deliveries();
             }
         }
+        while let Some(link) = self.router.poll_resume() {
+            if let Some(signal) = self.links.get(&link) {
+                signal.resume_reading();
+            }
+        }
         while let Some((link, reason)) = self.router.poll_close() {
             if let Some(signal) = self.links.get(&link) {
                 signal.request_close(reason);

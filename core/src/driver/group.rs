@@ -45,6 +45,8 @@ pub(super) struct LinkSignal {
     queued: AtomicBool,
     /// The router has deliveries waiting for this link.
     pub(super) deliveries: AtomicBool,
+    /// The router lets this link read again (back-pressure over).
+    pub(super) resume: AtomicBool,
     /// The router (or shutdown) wants this link closed, for this reason. Boxed: rare.
     close: Mutex<Option<Box<CloseReason>>>,
 }
@@ -62,6 +64,11 @@ impl LinkSignal {
     /// The router has deliveries for this link.
     pub(super) fn offer_deliveries(self: &Arc<Self>) {
         self.deliveries.store(true, Ordering::Release);
+        self.wake_by_ref();
+    }
+
+    pub(super) fn resume_reading(self: &Arc<Self>) {
+        self.resume.store(true, Ordering::Release);
         self.wake_by_ref();
     }
 }
@@ -125,6 +132,7 @@ impl GroupShared {
             slot: AtomicU32::new(NO_SLOT),
             queued: AtomicBool::new(false),
             deliveries: AtomicBool::new(false),
+            resume: AtomicBool::new(false),
             close: Mutex::new(None),
         })
     }

@@ -31,6 +31,9 @@ const CLOSE_LINGER: Duration = Duration::from_secs(5);
 const ROUNDS_PER_POLL: usize = 16;
 /// An idle write buffer larger than this is given back.
 const IDLE_WRITE_CAPACITY: usize = 64 * 1024;
+/// The longest a publishing link waits for a congested subscriber to drain (back-pressure)
+/// before the router stops waiting for that subscriber.
+const PAUSE_LIMIT: Duration = Duration::from_millis(100);
 /// Packets a link may hold back for the store (`sync: always`) before it stops reading and
 /// taking deliveries.
 const HELD_LIMIT: usize = 1024;
@@ -50,6 +53,8 @@ pub(super) struct Link<S, R: Runtime> {
     /// The router said deliveries wait, and they have not all been taken.
     wants_deliveries: bool,
     read_done: bool,
+    /// The back-pressure pause ran out: tell the router at the next visit.
+    pause_over: bool,
     write_failed: bool,
     /// The router was told this link is over.
     reported_closed: bool,
@@ -78,11 +83,13 @@ struct Busy {
     written: usize,
     /// When a closed link stops trying to flush.
     linger_until: Option<Instant>,
+    /// Reading is paused (back-pressure) until the router resumes it, or until then.
+    paused_until: Option<Instant>,
 }
 
 impl Busy {
     fn is_idle(&self) -> bool {
-        self.written == self.out.len() && self.linger_until.is_none()
+        self.written == self.out.len() && self.linger_until.is_none() && self.paused_until.is_none()
     }
 }
 
@@ -123,6 +130,7 @@ where
             needs_flush: false,
             wants_deliveries: false,
             read_done: false,
+            pause_over: false,
             write_failed: false,
             reported_closed: false,
             held: None,
@@ -146,6 +154,18 @@ where
         if self.signal.deliveries.swap(false, Ordering::AcqRel) {
             self.wants_deliveries = true;
         }
+        if let Some(busy) = self.busy.as_mut()
+            && let Some(until) = busy.paused_until
+        {
+            if self.signal.resume.swap(false, Ordering::AcqRel) {
+                busy.paused_until = None;
+                moved = true;
+            } else if until <= now {
+                busy.paused_until = None;
+                self.pause_over = true;
+                moved = true;
+            }
+        }
         moved |= self.release_held(cx);
         moved |= self.read(cx, now);
         if self.conn.poll_timeout().is_some_and(|deadline| deadline <= now) {
@@ -163,6 +183,9 @@ where
     }
 
     fn read(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        if self.busy.as_ref().is_some_and(|b| b.paused_until.is_some()) {
+            return false;
+        }
         if self.read_done || self.conn.is_closed() || self.backlog() >= HIGH_WATER || self.held_packets() >= HELD_LIMIT
         {
             return false;
@@ -200,12 +223,15 @@ where
             && !self.conn.is_closed()
             && self.backlog() < HIGH_WATER
             && self.held_packets() < HELD_LIMIT;
-        if events.is_empty() && !take_deliveries {
+        if events.is_empty() && !take_deliveries && !self.pause_over {
             return false;
         }
         let mut packets = Vec::new();
         let batch = {
             let mut state = self.shared.lock();
+            if std::mem::take(&mut self.pause_over) {
+                state.router.pause_expired(self.id);
+            }
             for event in events {
                 if let LinkEvent::Closed(reason) = &event {
                     self.log_close(reason);
@@ -213,6 +239,15 @@ where
                     state.unregister(self.id);
                 }
                 state.router.handle_event(now, self.id, event, &mut packets);
+            }
+            if !self.reported_closed && state.router.is_paused(self.id) {
+                // Back-pressure: stop reading until the router resumes this link, at most
+                // PAUSE_LIMIT.
+                let busy = self.busy.get_or_insert_with(Box::default);
+                if busy.paused_until.is_none() {
+                    self.signal.resume.store(false, Ordering::Release);
+                    busy.paused_until = Some(now + PAUSE_LIMIT);
+                }
             }
             if !self.reported_closed && self.backlog() < HIGH_WATER && self.held_packets() < HELD_LIMIT {
                 let taken = state.router.poll_deliveries(self.id, DELIVERY_BATCH, &mut packets);
@@ -412,10 +447,11 @@ where
     }
 
     fn deadline(&self) -> Option<Instant> {
-        match (self.conn.poll_timeout(), self.busy.as_ref().and_then(|b| b.linger_until)) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let busy = self.busy.as_ref();
+        [self.conn.poll_timeout(), busy.and_then(|b| b.linger_until), busy.and_then(|b| b.paused_until)]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn signal(&self) -> &Arc<LinkSignal> {
