@@ -199,7 +199,7 @@ impl Journal {
 
 /// The most messages a connected client's queue holds before publishers into it are paused
 /// (lower if `max-queued-messages` is small); they go on below a quarter of it.
-const PRESSURE_HIGH: usize = 128;
+pub(crate) const PRESSURE_HIGH: usize = 32;
 
 /// Events a link may send between its CONNECT and the end of a pending authentication; more
 /// close the link.

@@ -1107,6 +1107,9 @@ mod persistence {
 mod back_pressure {
     use super::*;
 
+    /// The pressure mark with the default queue limit.
+    const HIGH: usize = super::super::router::PRESSURE_HIGH;
+
     /// A QoS 0 subscriber on `t` that has taken deliveries once, then takes `budget` per visit.
     fn subscriber(sim: &mut Sim, id: &str, budget: usize) -> u64 {
         let (sub, _) = sim.connect(connect(id, true));
@@ -1127,17 +1130,17 @@ mod back_pressure {
         let mut sim = Sim::new();
         let sub = subscriber(&mut sim, "sub", 0);
         let (publ, _) = sim.connect(connect("pub", true));
-        publish_n(&mut sim, publ, 127);
+        publish_n(&mut sim, publ, HIGH - 1);
         assert!(!sim.router.is_paused(LinkId(publ)), "below the mark");
         publish_n(&mut sim, publ, 1);
-        assert!(sim.router.is_paused(LinkId(publ)), "128 queued: the publisher waits");
+        assert!(sim.router.is_paused(LinkId(publ)), "the mark reached: the publisher waits");
         assert!(!sim.router.is_paused(LinkId(sub)));
         // The subscriber reads again: its queue drains and the publisher is resumed.
         sim.budget.insert(sub, 10);
         sim.pump();
         assert!(sim.resumed.contains(&publ), "resumed once the queue drained");
         assert!(!sim.router.is_paused(LinkId(publ)));
-        assert_eq!(sim.publishes(sub).len(), 128, "nothing lost");
+        assert_eq!(sim.publishes(sub).len(), HIGH, "nothing lost");
     }
 
     #[test]
@@ -1146,19 +1149,19 @@ mod back_pressure {
         let sub = subscriber(&mut sim, "sub", 0);
         let other = subscriber(&mut sim, "other", usize::MAX);
         let (publ, _) = sim.connect(connect("pub", true));
-        publish_n(&mut sim, publ, 128);
+        publish_n(&mut sim, publ, HIGH);
         assert!(sim.router.is_paused(LinkId(publ)));
         // The publisher's pause runs out: the subscriber is marked stalled, nobody waits for it.
         sim.router.pause_expired(LinkId(publ));
         assert!(!sim.router.is_paused(LinkId(publ)));
         publish_n(&mut sim, publ, 500);
         assert!(!sim.router.is_paused(LinkId(publ)), "a stalled subscriber holds nobody up");
-        assert_eq!(sim.publishes(other).len(), 628, "the other subscriber got everything");
+        assert_eq!(sim.publishes(other).len(), HIGH + 500, "the other subscriber got everything");
         // Once it drains, it is waited for again.
         sim.budget.insert(sub, usize::MAX);
         sim.pump();
         sim.budget.insert(sub, 0);
-        publish_n(&mut sim, publ, 128);
+        publish_n(&mut sim, publ, HIGH);
         assert!(sim.router.is_paused(LinkId(publ)), "waited for again after draining");
         // A subscriber that leaves releases its waiters.
         sim.eof(sub);
