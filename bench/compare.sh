@@ -11,12 +11,15 @@
 #             cargo build --release -p moat-mqtt-cli --features runtime-smol]
 #   DURATION  seconds of publishing per message case [10]
 #   IDLE      idle connections in the memory and connect-rate case [10000]
+#   INFLIGHT  QoS 1/2 messages in flight to one client, for both brokers [100]; both
+#             default to 20, which makes the QoS 1 cases measure a 20-message round trip
 #   RUNTIMES  moat runtimes to run [tokio smol]
 #   PORT      first loopback port; each broker start takes the next [19100]
 #   KEEP      directory for the JSON summaries and broker logs [a new temporary one]
 #
 # Both brokers get the same limits: queues of 1,000,000 messages per client (so that
-# neither drops for a subscriber that falls behind a blast), no persistence, $SYS off for
+# neither drops for a subscriber that falls behind a blast), the same inflight window
+# (INFLIGHT), no persistence, $SYS off for
 # moat, and warnings-only logging. The load tool is `moat mqtt bench` on its default
 # runtime (tokio, one thread) for every broker, with --broker-pid, so each case also
 # reports the broker's and the tool's CPU time. Each case gets its own port because the
@@ -27,6 +30,7 @@ cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10}
 IDLE=${IDLE:-10000}
+INFLIGHT=${INFLIGHT:-100}
 RUNTIMES=${RUNTIMES:-tokio smol}
 port=${PORT:-19100}
 KEEP=${KEEP:-$(mktemp -d -t moat-compare.XXXXXX)}
@@ -63,12 +67,12 @@ start_broker() {
   case $name in
     mosquitto)
       conf=$KEEP/mosquitto-$p.conf
-      printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 1000000\nlog_type error\nlog_type warning\n' "$p" >"$conf"
+      printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 1000000\nmax_inflight_messages %s\nlog_type error\nlog_type warning\n' "$p" "$INFLIGHT" >"$conf"
       mosquitto -c "$conf" >"$KEEP/broker-$p.log" 2>&1 &
       ;;
     moat-*)
       conf=$KEEP/moat-$p.yaml
-      printf 'listeners:\n  default:\n    bind: 127.0.0.1:%s\nsys_interval: 0\nmax-queued-messages: 1000000\n' "$p" >"$conf"
+      printf 'listeners:\n  default:\n    bind: 127.0.0.1:%s\nsys_interval: 0\nmax-queued-messages: 1000000\nmax-inflight: %s\n' "$p" "$INFLIGHT" >"$conf"
       "$MOAT" -q mqtt broker -c "$conf" --runtime "${name#moat-}" >"$KEEP/broker-$p.log" 2>&1 &
       ;;
   esac
@@ -119,7 +123,7 @@ done
 echo "JSON summaries and broker logs: $KEEP" >&2
 cpu=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
 echo "Machine: $(nproc) x $cpu, $(uname -sr); $(mosquitto -h 2>&1 | head -n 1); moat $("$MOAT" version | cut -d" " -f2) ($(git rev-parse --short HEAD 2>/dev/null || echo "?")); $(date -u +%Y-%m-%d)."
-echo "Cases: ${DURATION} s of publishing each, 64-byte payloads, ${IDLE} idle connections; bench on tokio, one thread."
+echo "Cases: ${DURATION} s of publishing each, 64-byte payloads, inflight window ${INFLIGHT} on both brokers, ${IDLE} idle connections; bench on tokio, one thread."
 echo
 python3 - "$KEEP" "${brokers[@]}" <<'EOF'
 import json, os, sys

@@ -5,6 +5,8 @@
 //! its own brokers on free loopback ports, so the tests run in parallel.
 #![allow(missing_docs)]
 
+mod common;
+
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -14,38 +16,11 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::{moat, runtimes, write_file};
 use serde_json::Value;
 
 /// How long a broker may take to start.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The `moat` binary, without the caller's logging settings.
-fn moat() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_moat"));
-    cmd.env_remove("RUST_LOG").env("RUST_BACKTRACE", "1");
-    cmd
-}
-
-/// A fresh file in the target's scratch directory, holding `text`.
-fn write_file(name: &str, text: &str) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-{}-{n}-{name}", std::process::id()));
-    std::fs::write(&path, text).expect("write scratch file");
-    path
-}
-
-/// The runtimes this build of `moat` offers.
-fn runtimes() -> Vec<&'static str> {
-    let mut list = Vec::new();
-    if cfg!(feature = "runtime-tokio") {
-        list.push("tokio");
-    }
-    if cfg!(feature = "runtime-smol") {
-        list.push("smol");
-    }
-    list
-}
 
 /// A broker child process, killed when dropped; its stderr is collected.
 struct Broker {
