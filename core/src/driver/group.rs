@@ -13,7 +13,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::task::AtomicWaker;
 
@@ -161,6 +161,7 @@ impl GroupShared {
                 free: Vec::new(),
                 live: 0,
                 run: Vec::new(),
+                epoch: runtime.now(),
                 timers: BinaryHeap::new(),
                 sleep: None,
             };
@@ -172,11 +173,19 @@ impl GroupShared {
     }
 }
 
-/// One slot of a group: a link and the deadline it is registered under in the heap.
+/// One slot of a group: a link and the deadline it is registered under in the heap
+/// ([`NOT_ARMED`] if none).
 struct Slot {
     link: Box<dyn Served>,
-    armed: Option<Instant>,
+    armed: Tick,
 }
+
+/// A deadline in whole milliseconds since the group's epoch (rounded up, so that it never
+/// fires early): half the size of an `Instant`, in every slot and heap entry.
+type Tick = u64;
+
+/// A slot with no deadline in the heap.
+const NOT_ARMED: Tick = Tick::MAX;
 
 /// The task of one group.
 struct LinkGroup<R: Runtime> {
@@ -188,8 +197,10 @@ struct LinkGroup<R: Runtime> {
     live: usize,
     /// Slots to poll in this turn.
     run: Vec<u32>,
+    /// What deadline ticks count from.
+    epoch: Instant,
     /// Deadlines by slot; an entry whose slot is armed for another time is stale and skipped.
-    timers: BinaryHeap<Reverse<(Instant, u32)>>,
+    timers: BinaryHeap<Reverse<(Tick, u32)>>,
     sleep: Option<(Instant, BoxFuture)>,
 }
 
@@ -206,24 +217,38 @@ impl<R: Runtime> LinkGroup<R> {
                 }
             };
             link.signal().slot.store(index, Ordering::Release);
-            self.slots[index as usize] = Some(Slot { link, armed: None });
+            self.slots[index as usize] = Some(Slot { link, armed: NOT_ARMED });
             self.live += 1;
             self.run.push(index);
         }
     }
 
+    /// The tick of `at`: whole milliseconds since the epoch, rounded up.
+    fn tick(&self, at: Instant) -> Tick {
+        let since = at.saturating_duration_since(self.epoch);
+        let ms = since.as_millis().saturating_add(u128::from(!since.subsec_nanos().is_multiple_of(1_000_000)));
+        Tick::try_from(ms).unwrap_or(NOT_ARMED - 1).min(NOT_ARMED - 1)
+    }
+
+    /// The instant of `tick`.
+    fn instant(&self, tick: Tick) -> Instant {
+        self.epoch + Duration::from_millis(tick)
+    }
+
     /// Adds woken slots and slots whose deadline passed to this turn.
     fn collect_ready(&mut self, now: Instant) {
         self.run.append(&mut lock(&self.shared.ready));
+        // Rounded down: a deadline (rounded up) is due once `now` has reached it.
+        let now = Tick::try_from(now.saturating_duration_since(self.epoch).as_millis()).unwrap_or(NOT_ARMED - 1);
         while let Some(&Reverse((at, index))) = self.timers.peek() {
             if at > now {
                 break;
             }
             self.timers.pop();
             if let Some(Some(slot)) = self.slots.get_mut(index as usize)
-                && slot.armed == Some(at)
+                && slot.armed == at
             {
-                slot.armed = None;
+                slot.armed = NOT_ARMED;
                 self.run.push(index);
             }
         }
@@ -247,11 +272,15 @@ impl<R: Runtime> LinkGroup<R> {
             }
             return;
         }
-        if let Some(deadline) = slot.link.deadline()
-            && slot.armed.is_none_or(|armed| deadline < armed)
-        {
-            slot.armed = Some(deadline);
-            self.timers.push(Reverse((deadline, index)));
+        let deadline = slot.link.deadline();
+        if let Some(deadline) = deadline {
+            let tick = self.tick(deadline);
+            if let Some(Some(slot)) = self.slots.get_mut(index as usize)
+                && tick < slot.armed
+            {
+                slot.armed = tick;
+                self.timers.push(Reverse((tick, index)));
+            }
         }
     }
 
@@ -261,6 +290,7 @@ impl<R: Runtime> LinkGroup<R> {
             self.sleep = None;
             return false;
         };
+        let next = self.instant(next);
         if self.sleep.as_ref().is_none_or(|(at, _)| *at != next) {
             self.sleep = Some((next, self.runtime.sleep_until(next)));
         }
