@@ -542,7 +542,9 @@ pub mod helpers {
         let opened = format!(": connection from {addr} via test");
         let mut found = None;
         wait_until(Duration::from_secs(3), || {
-            found = logs::matching(&[&opened]).pop().and_then(|line| {
+            // Two brokers' connections can share a client port (the kernel reuses a local port
+            // towards a different remote address), so every link opened from `addr` is checked.
+            found = logs::matching(&[&opened]).into_iter().rev().find_map(|line| {
                 // "INFO #12: connection from ...": later lines about the link carry only "#12".
                 let id = line.split_whitespace().nth(1)?.trim_end_matches(':').to_owned();
                 logs::matching(&[&format!("{id}: closed: "), reason]).pop()
