@@ -302,7 +302,7 @@ impl World {
         if small {
             config.max_packet_size = 64;
         }
-        let id = LinkId(self.next_link);
+        let id = LinkId::new(std::num::NonZeroU64::new(self.next_link).unwrap_or(std::num::NonZeroU64::MIN));
         self.next_link += 1;
         trace!("op: open link {id} (max packet size {})", config.max_packet_size);
         self.links.push(Link {

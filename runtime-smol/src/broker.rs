@@ -116,8 +116,8 @@ impl Broker {
     }
 }
 
-/// A listening socket. Accepting from the bare `Async` listener yields bare `Async` sockets
-/// (16 bytes), where smol's `TcpStream` keeps two readiness futures beside every idle connection.
+/// A listening socket. Accepted sockets leave async-io's reactor at once for the driver's own
+/// poller ([`PolledTcp`]).
 type Listener = Arc<Async<std::net::TcpListener>>;
 
 async fn accept_loop(
@@ -133,7 +133,11 @@ async fn accept_loop(
                 if let Err(e) = stream.get_ref().set_nodelay(true) {
                     log::debug!("listener {}: TCP_NODELAY for {peer}: {e}", gate.name());
                 }
-                transport.accept(&core, &gate, stream, peer.to_string());
+                // Served through the driver's own socket poller, not async-io's: see `PolledTcp`.
+                match stream.into_inner().and_then(|stream| core.poll_socket(stream)) {
+                    Ok(stream) => transport.accept(&core, &gate, stream, peer.to_string()),
+                    Err(e) => log::error!("listener {}: cannot poll the connection from {peer}: {e}", gate.name()),
+                }
             }
             Err(e) => {
                 // Out of file descriptors and the like: say so, and do not spin.

@@ -1,11 +1,13 @@
 //! The core's runtime trait on smol.
 
+use std::io;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, ready};
 use std::time::{Instant, SystemTime};
 
-use moat_mqtt_core::driver::{BoxFuture, Runtime};
-use smol::Executor;
+use moat_mqtt_core::driver::{BoxFuture, PollerSource, Runtime, WatchedPoller};
+use smol::{Async, Executor};
 
 /// Clock, timers and tasks on smol.
 ///
@@ -67,5 +69,19 @@ impl Runtime for SmolRuntime {
 
     fn spawn(&self, future: BoxFuture) {
         self.spawn_task(future).detach();
+    }
+
+    fn watch(&self, poller: PollerSource) -> io::Result<Box<dyn WatchedPoller>> {
+        Ok(Box::new(SmolPoller(Async::new(poller)?)))
+    }
+}
+
+/// A link group's socket poller, watched by async-io's reactor.
+struct SmolPoller(Async<PollerSource>);
+
+impl WatchedPoller for SmolPoller {
+    fn poll_dispatch(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+        ready!(self.0.poll_readable(cx))?;
+        Poll::Ready(Ok(self.0.get_ref().dispatch()))
     }
 }

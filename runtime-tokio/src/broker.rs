@@ -10,7 +10,7 @@ use moat_mqtt_core::broker::{BrokerConfig, SyncMode};
 use moat_mqtt_core::driver::{BrokerCore, ListenerGate, ListenerTransport};
 use tokio::net::TcpListener;
 
-use crate::{TcpConnection, TokioRuntime};
+use crate::TokioRuntime;
 
 /// How long shutdown waits for links to say goodbye.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -123,7 +123,11 @@ async fn accept_loop(
                 if let Err(e) = stream.set_nodelay(true) {
                     log::debug!("listener {}: TCP_NODELAY for {peer}: {e}", gate.name());
                 }
-                transport.accept(&core, &gate, TcpConnection(stream), peer.to_string());
+                // Served through the driver's own socket poller, not tokio's: see `PolledTcp`.
+                match stream.into_std().and_then(|stream| core.poll_socket(stream)) {
+                    Ok(stream) => transport.accept(&core, &gate, stream, peer.to_string()),
+                    Err(e) => log::error!("listener {}: cannot poll the connection from {peer}: {e}", gate.name()),
+                }
             }
             Err(e) => {
                 // Out of file descriptors and the like: say so, and do not spin.

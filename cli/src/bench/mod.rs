@@ -126,7 +126,7 @@ mod smol_pool {
     use std::sync::Arc;
     use std::time::{Instant, SystemTime};
 
-    use moat_mqtt_core::driver::{BoxFuture, Runtime};
+    use moat_mqtt_core::driver::{BoxFuture, PollerSource, Runtime, WatchedPoller};
 
     /// A smol executor served by the thread that blocks on it and `threads - 1` more.
     #[derive(Debug, Clone, Default)]
@@ -175,6 +175,10 @@ mod smol_pool {
 
         fn spawn(&self, future: BoxFuture) {
             self.executor.spawn(future).detach();
+        }
+
+        fn watch(&self, poller: PollerSource) -> std::io::Result<Box<dyn WatchedPoller>> {
+            moat_mqtt_smol::SmolRuntime.watch(poller)
         }
     }
 }

@@ -37,6 +37,6 @@ mod idle_size {
         let link = std::mem::size_of::<super::ServerConnection>();
         let session = std::mem::size_of::<super::session::Session>();
         assert!(link <= 96, "ServerConnection grew to {link} bytes");
-        assert!(session <= 80, "Session grew to {session} bytes");
+        assert!(session <= 72, "Session grew to {session} bytes");
     }
 }

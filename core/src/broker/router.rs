@@ -22,8 +22,23 @@ use crate::codec::{
 use crate::topic::{Matches, SubscriptionTree, TopicName};
 
 /// Identifies one network connection; chosen by the driver, unique while the link lives.
+/// Never 0, so that an `Option<LinkId>` (in every session) takes no more room than the id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct LinkId(pub u64);
+pub struct LinkId(std::num::NonZeroU64);
+
+impl LinkId {
+    /// The link numbered `n`.
+    #[must_use]
+    pub const fn new(n: std::num::NonZeroU64) -> Self {
+        Self(n)
+    }
+
+    /// Its number.
+    #[must_use]
+    pub const fn get(self) -> u64 {
+        self.0.get()
+    }
+}
 
 impl std::fmt::Display for LinkId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -6,6 +6,11 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 
 use super::*;
+
+/// The link numbered `id` (the simulator numbers its links from 1).
+fn lid(id: u64) -> LinkId {
+    LinkId::new(std::num::NonZeroU64::new(id).expect("simulated links are numbered from 1"))
+}
 use crate::codec::{
     Ack, Connect, Decoder, Packet, PacketId, Properties, ProtocolLevel, Publish, QoS, ReasonCode, Subscribe,
     SubscriptionOptions, Unsubscribe, Will, encode,
@@ -195,9 +200,9 @@ impl Sim {
                     if let LinkEvent::Closed(reason) = &event {
                         client.closed = Some(reason.clone());
                     }
-                    self.router.handle_event(now, LinkId(id), event, &mut out);
+                    self.router.handle_event(now, lid(id), event, &mut out);
                 }
-                self.router.poll_deliveries(LinkId(id), budget, &mut out);
+                self.router.poll_deliveries(lid(id), budget, &mut out);
                 for packet in &out {
                     moved = true;
                     client.conn.send(packet).unwrap();
@@ -206,7 +211,8 @@ impl Sim {
                 client.conn.poll_transmit(now, &mut bytes);
                 client.inbox.extend_from_slice(&bytes);
             }
-            while let Some((LinkId(id), reason)) = self.router.poll_close() {
+            while let Some((link, reason)) = self.router.poll_close() {
+                let id = link.get();
                 moved = true;
                 if let Some(client) = self.links.get_mut(&id) {
                     client.conn.close(reason);
@@ -215,7 +221,8 @@ impl Sim {
             while self.router.poll_wake().is_some() {
                 moved = true;
             }
-            while let Some(LinkId(id)) = self.router.poll_resume() {
+            while let Some(link) = self.router.poll_resume() {
+                let id = link.get();
                 self.resumed.push(id);
             }
             while let Some(event) = self.router.poll_event() {
@@ -736,7 +743,7 @@ mod security {
         *gate.answer.lock().unwrap() = Some(AuthDecision::Allow);
         sim.pump();
         assert_eq!(sim.router.stats().clients_connected, 0);
-        assert!(!sim.router.resolve_auth(sim.now, LinkId(gone), 2, AuthDecision::Allow));
+        assert!(!sim.router.resolve_auth(sim.now, lid(gone), 2, AuthDecision::Allow));
     }
 
     #[test]
@@ -1131,15 +1138,15 @@ mod back_pressure {
         let sub = subscriber(&mut sim, "sub", 0);
         let (publ, _) = sim.connect(connect("pub", true));
         publish_n(&mut sim, publ, HIGH - 1);
-        assert!(!sim.router.is_paused(LinkId(publ)), "below the mark");
+        assert!(!sim.router.is_paused(lid(publ)), "below the mark");
         publish_n(&mut sim, publ, 1);
-        assert!(sim.router.is_paused(LinkId(publ)), "the mark reached: the publisher waits");
-        assert!(!sim.router.is_paused(LinkId(sub)));
+        assert!(sim.router.is_paused(lid(publ)), "the mark reached: the publisher waits");
+        assert!(!sim.router.is_paused(lid(sub)));
         // The subscriber reads again: its queue drains and the publisher is resumed.
         sim.budget.insert(sub, 10);
         sim.pump();
         assert!(sim.resumed.contains(&publ), "resumed once the queue drained");
-        assert!(!sim.router.is_paused(LinkId(publ)));
+        assert!(!sim.router.is_paused(lid(publ)));
         assert_eq!(sim.publishes(sub).len(), HIGH, "nothing lost");
     }
 
@@ -1150,22 +1157,22 @@ mod back_pressure {
         let other = subscriber(&mut sim, "other", usize::MAX);
         let (publ, _) = sim.connect(connect("pub", true));
         publish_n(&mut sim, publ, HIGH);
-        assert!(sim.router.is_paused(LinkId(publ)));
+        assert!(sim.router.is_paused(lid(publ)));
         // The publisher's pause runs out: the subscriber is marked stalled, nobody waits for it.
-        sim.router.pause_expired(LinkId(publ));
-        assert!(!sim.router.is_paused(LinkId(publ)));
+        sim.router.pause_expired(lid(publ));
+        assert!(!sim.router.is_paused(lid(publ)));
         publish_n(&mut sim, publ, 500);
-        assert!(!sim.router.is_paused(LinkId(publ)), "a stalled subscriber holds nobody up");
+        assert!(!sim.router.is_paused(lid(publ)), "a stalled subscriber holds nobody up");
         assert_eq!(sim.publishes(other).len(), HIGH + 500, "the other subscriber got everything");
         // Once it drains, it is waited for again.
         sim.budget.insert(sub, usize::MAX);
         sim.pump();
         sim.budget.insert(sub, 0);
         publish_n(&mut sim, publ, HIGH);
-        assert!(sim.router.is_paused(LinkId(publ)), "waited for again after draining");
+        assert!(sim.router.is_paused(lid(publ)), "waited for again after draining");
         // A subscriber that leaves releases its waiters.
         sim.eof(sub);
-        assert!(!sim.router.is_paused(LinkId(publ)));
+        assert!(!sim.router.is_paused(lid(publ)));
         assert!(sim.resumed.contains(&publ));
     }
 }

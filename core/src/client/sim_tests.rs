@@ -57,7 +57,7 @@ impl World {
 
     /// Opens a transport for peer `i`, starts the client on it and pumps.
     fn start(&mut self, i: usize) {
-        let link = LinkId(self.next_link);
+        let link = LinkId::new(std::num::NonZeroU64::new(self.next_link).expect("link numbers start at 1"));
         self.next_link += 1;
         let now = self.now;
         let peer = &mut self.peers[i];

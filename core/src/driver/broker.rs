@@ -1,6 +1,8 @@
 //! The broker's shared half: the router behind its lock, and the registry of live links.
 
+use std::any::Any;
 use std::collections::HashMap;
+use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -13,6 +15,7 @@ use super::group::{GroupShared, LinkSignal};
 use super::link::Link;
 use super::listener::OpenConnection;
 use super::persist::{RedbStore, StoreWriter};
+use super::poller::PolledTcp;
 use crate::broker::persist::{Snapshot, Store, StoreError, StoreOp};
 use crate::broker::{BrokerConfig, CloseReason, LinkConfig, LinkId, Router, RouterEvent, Stats, SyncMode};
 
@@ -46,6 +49,8 @@ pub(super) struct Shared<R> {
     groups: Vec<Arc<GroupShared>>,
     /// The store's thread, with persistence on.
     pub(super) writer: Option<StoreWriter>,
+    /// The group whose socket poller the next [`BrokerCore::poll_socket`] uses (round robin).
+    next_poller: AtomicUsize,
 }
 
 impl<R> Drop for Shared<R> {
@@ -210,6 +215,7 @@ impl<R: Runtime> BrokerCore<R> {
             timer_waker: AtomicWaker::new(),
             groups: (0..group_count()).map(|_| Arc::default()).collect(),
             writer,
+            next_poller: AtomicUsize::new(0),
         };
         let shared = Arc::new(shared);
         super::auth::attach(&shared);
@@ -220,6 +226,21 @@ impl<R: Runtime> BrokerCore<R> {
     #[must_use]
     pub fn runtime(&self) -> &R {
         &self.shared.runtime
+    }
+
+    /// Registers an accepted TCP connection with the socket poller of one of the broker's link
+    /// groups (see [`PolledTcp`]: 48 bytes an idle connection, where a runtime's registration
+    /// costs 216 to 256), to be [`serve`](Self::serve)d by that group.
+    ///
+    /// # Errors
+    /// The OS refused to create the group's poller or to register the socket, or the broker
+    /// has stopped.
+    pub fn poll_socket(&self, stream: std::net::TcpStream) -> io::Result<PolledTcp> {
+        let index = self.shared.next_poller.fetch_add(1, Ordering::Relaxed) % self.shared.groups.len();
+        let shared = Arc::clone(&self.shared);
+        let stopping = move || shared.shutting_down.load(Ordering::Acquire);
+        let poller = self.shared.groups[index].poller(index, &self.shared.runtime, stopping)?;
+        PolledTcp::new(&poller, stream)
     }
 
     /// Serves one accepted network connection until it ends, in one of the broker's link
@@ -239,8 +260,15 @@ impl<R: Runtime> BrokerCore<R> {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let id = LinkId(NEXT_LINK.fetch_add(1, Ordering::Relaxed));
-        let group = &self.shared.groups[(id.0 % self.shared.groups.len() as u64) as usize];
+        let number = NEXT_LINK.fetch_add(1, Ordering::Relaxed);
+        let id = LinkId::new(std::num::NonZeroU64::new(number).unwrap_or(std::num::NonZeroU64::MAX));
+        // A polled socket is served by the group whose poller wakes it (one wake-up from
+        // event to link); any other stream by its id.
+        let index = match (&stream as &dyn Any).downcast_ref::<PolledTcp>() {
+            Some(polled) => polled.group(),
+            None => (id.get() % self.shared.groups.len() as u64) as usize,
+        };
+        let group = &self.shared.groups[index];
         let signal = group.new_signal();
         self.lock().links.insert(id, Arc::clone(&signal));
         self.shared.live_links.fetch_add(1, Ordering::AcqRel);

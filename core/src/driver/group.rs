@@ -9,19 +9,23 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use futures::task::AtomicWaker;
 
-use super::runtime::{BoxFuture, Runtime};
+use super::poller::{Poller, PollerSource};
+use super::runtime::{BoxFuture, Runtime, WatchedPoller};
 use crate::broker::CloseReason;
 
 /// Link polls per poll of a group before it yields to other tasks.
 const POLLS_PER_TURN: usize = 128;
+/// Rounds of the socket poller's dispatch per poll of a group, at most.
+const DISPATCHES_PER_TURN: usize = 4;
 /// A slot index not yet given (the link waits in the group's inbox).
 const NO_SLOT: u32 = u32::MAX;
 
@@ -98,6 +102,10 @@ pub(super) struct GroupShared {
     ready: Mutex<Vec<u32>>,
     inbox: Mutex<Inbox>,
     waker: AtomicWaker,
+    /// The group's socket poller: the half its sockets register with, made on first use.
+    poller: OnceLock<Arc<Poller>>,
+    /// The poller's OS half, until the group's task takes it to watch.
+    source: Mutex<Option<PollerSource>>,
 }
 
 /// Links handed to a group and not yet adopted, and whether its task runs.
@@ -151,25 +159,65 @@ impl GroupShared {
             return Err(link);
         }
         inbox.links.push(link);
-        if !inbox.spawned {
-            inbox.spawned = true;
-            let group = LinkGroup {
-                shared: Arc::clone(self),
-                runtime: runtime.clone(),
-                stopping: Box::new(stopping),
-                slots: Vec::new(),
-                free: Vec::new(),
-                live: 0,
-                run: Vec::new(),
-                epoch: runtime.now(),
-                timers: BinaryHeap::new(),
-                sleep: None,
-            };
-            runtime.spawn(Box::pin(group));
-        }
+        self.spawn_task(&mut inbox, runtime, stopping);
         drop(inbox);
         self.waker.wake();
         Ok(())
+    }
+
+    /// The group's socket poller (number `index` of the broker's groups), made and handed to
+    /// the group's task (started as in [`adopt`](Self::adopt)) the first time.
+    pub(super) fn poller<R: Runtime>(
+        self: &Arc<Self>,
+        index: usize,
+        runtime: &R,
+        stopping: impl Fn() -> bool + Send + 'static,
+    ) -> io::Result<Arc<Poller>> {
+        if let Some(poller) = self.poller.get() {
+            return Ok(Arc::clone(poller));
+        }
+        let mut inbox = lock(&self.inbox);
+        if let Some(poller) = self.poller.get() {
+            return Ok(Arc::clone(poller));
+        }
+        if inbox.ended {
+            return Err(io::Error::other("the broker has stopped"));
+        }
+        let (source, poller) = PollerSource::new(index)?;
+        *lock(&self.source) = Some(source);
+        let _ = self.poller.set(Arc::clone(&poller));
+        self.spawn_task(&mut inbox, runtime, stopping);
+        drop(inbox);
+        // The task takes the poller's OS half at its next poll.
+        self.waker.wake();
+        Ok(poller)
+    }
+
+    /// Starts the group's task unless it runs already (`inbox` is the group's, locked).
+    fn spawn_task<R: Runtime>(
+        self: &Arc<Self>,
+        inbox: &mut Inbox,
+        runtime: &R,
+        stopping: impl Fn() -> bool + Send + 'static,
+    ) {
+        if inbox.spawned {
+            return;
+        }
+        inbox.spawned = true;
+        let group = LinkGroup {
+            shared: Arc::clone(self),
+            runtime: runtime.clone(),
+            stopping: Box::new(stopping),
+            slots: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            run: Vec::new(),
+            epoch: runtime.now(),
+            timers: BinaryHeap::new(),
+            sleep: None,
+            watch: None,
+        };
+        runtime.spawn(Box::pin(group));
     }
 }
 
@@ -202,6 +250,8 @@ struct LinkGroup<R: Runtime> {
     /// Deadlines by slot; an entry whose slot is armed for another time is stale and skipped.
     timers: BinaryHeap<Reverse<(Tick, u32)>>,
     sleep: Option<(Instant, BoxFuture)>,
+    /// The group's socket poller, watched by the runtime, once there is one.
+    watch: Option<Box<dyn WatchedPoller>>,
 }
 
 impl<R: Runtime> LinkGroup<R> {
@@ -297,6 +347,34 @@ impl<R: Runtime> LinkGroup<R> {
         self.sleep.as_mut().is_some_and(|(_, sleep)| sleep.as_mut().poll(cx).is_ready())
     }
 
+    /// Wakes the links (and handshake tasks) whose sockets the group's poller says are ready;
+    /// takes the poller to watch when the group has got one.
+    fn poll_sockets(&mut self, cx: &mut Context<'_>) {
+        if self.watch.is_none() && self.shared.poller.get().is_some() {
+            let source = lock(&self.shared.source).take();
+            if let Some(source) = source {
+                match self.runtime.watch(source) {
+                    Ok(watch) => self.watch = Some(watch),
+                    Err(e) => log::error!("a link group cannot watch its socket poller: {e}; its connections stall"),
+                }
+            }
+        }
+        let Some(watch) = &mut self.watch else { return };
+        for _ in 0..DISPATCHES_PER_TURN {
+            match watch.poll_dispatch(cx) {
+                Poll::Pending => return,
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => {
+                    log::error!("a link group's socket poller failed: {e}; its connections stall");
+                    self.watch = None;
+                    return;
+                }
+            }
+        }
+        // Still more: come back after the links woken so far had their turn.
+        cx.waker().wake_by_ref();
+    }
+
     /// Ends the task when the broker stops and no link is left; after this, links sent to
     /// the group are refused.
     fn try_end(&mut self) -> bool {
@@ -323,6 +401,7 @@ impl<R: Runtime> Future for LinkGroup<R> {
         this.shared.waker.register(cx.waker());
         let mut budget = POLLS_PER_TURN;
         loop {
+            this.poll_sockets(cx);
             this.adopt_inbox();
             this.collect_ready(this.runtime.now());
             if this.run.is_empty() {

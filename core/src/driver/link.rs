@@ -65,8 +65,6 @@ pub(super) struct Link<S, R: Runtime> {
     write_failed: bool,
     /// The router was told this link is over.
     reported_closed: bool,
-    /// Packets held back until the store batch they depend on is durable (`sync: always`).
-    held: Option<Box<Held>>,
     finished: bool,
     /// Keeps the listener's count of open connections while the link lives.
     _open: Option<OpenConnection>,
@@ -92,11 +90,16 @@ struct Busy {
     linger_until: Option<Instant>,
     /// Reading is paused (back-pressure) until the router resumes it, or until then.
     paused_until: Option<Instant>,
+    /// Packets held back until the store batch they depend on is durable (`sync: always`).
+    held: Option<Box<Held>>,
 }
 
 impl Busy {
     fn is_idle(&self) -> bool {
-        self.written == self.out.len() && self.linger_until.is_none() && self.paused_until.is_none()
+        self.written == self.out.len()
+            && self.linger_until.is_none()
+            && self.paused_until.is_none()
+            && self.held.is_none()
     }
 }
 
@@ -140,7 +143,6 @@ where
             pause_over: false,
             write_failed: false,
             reported_closed: false,
-            held: None,
             finished: false,
             _open: open,
         }
@@ -186,7 +188,11 @@ where
 
     /// Packets held back for the store.
     fn held_packets(&self) -> usize {
-        self.held.as_ref().map_or(0, |held| held.packets)
+        self.held().map_or(0, |held| held.packets)
+    }
+
+    fn held(&self) -> Option<&Held> {
+        self.busy.as_ref().and_then(|busy| busy.held.as_deref())
     }
 
     fn read(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
@@ -268,7 +274,7 @@ where
         // With `sync: always`, what acknowledges these events goes out only once the changes
         // they made are on disk.
         let wait_for = batch.filter(|_| self.shared.writer.as_ref().is_some_and(|w| w.acknowledges_durable()));
-        if wait_for.is_some() || self.held.is_some() {
+        if wait_for.is_some() || self.held().is_some() {
             self.hold(wait_for.unwrap_or(0), packets);
         } else {
             self.send_packets(&packets);
@@ -285,7 +291,8 @@ where
     /// the worst is a QoS 1 duplicate, which QoS 1 allows. PUBLISH keep their order: once a
     /// QoS 2 one is held, the others wait behind it.
     fn hold(&mut self, batch: u64, packets: Vec<Packet>) {
-        let held = self.held.get_or_insert_with(Box::default);
+        let busy = self.busy.get_or_insert_with(Box::default);
+        let held = busy.held.get_or_insert_with(Box::default);
         let hold_publishes =
             held.publishes > 0 || packets.iter().any(|p| matches!(p, Packet::Publish(p) if p.qos == QoS::ExactlyOnce));
         let (wait, now): (Vec<Packet>, Vec<Packet>) = packets.into_iter().partition(|p| match p {
@@ -299,7 +306,7 @@ where
             held.groups.push_back((batch, wait));
         }
         if held.groups.is_empty() {
-            self.held = None;
+            busy.held = None;
         }
         self.send_packets(&now);
     }
@@ -315,7 +322,8 @@ where
     /// Sends the held packets whose store batch is durable; returns whether any went. If some
     /// still wait, the store's thread wakes the link when they may go.
     fn release_held(&mut self, cx: &mut Context<'_>) -> bool {
-        let (Some(held), Some(writer)) = (self.held.as_mut(), self.shared.writer.as_ref()) else { return false };
+        let (Some(busy), Some(writer)) = (self.busy.as_mut(), self.shared.writer.as_ref()) else { return false };
+        let Some(held) = busy.held.as_mut() else { return false };
         let mut ready = Vec::new();
         while let Some(&(batch, _)) = held.groups.front() {
             if batch > writer.durable() && !writer.wait(batch, cx.waker()) {
@@ -328,7 +336,7 @@ where
             }
         }
         if held.groups.is_empty() {
-            self.held = None;
+            busy.held = None;
         }
         for packets in &ready {
             self.send_packets(packets);
@@ -403,7 +411,7 @@ where
             return false;
         }
         let linger_until = *self.busy.get_or_insert_with(Box::default).linger_until.get_or_insert(now + CLOSE_LINGER);
-        let flushed = self.write_failed || (self.backlog() == 0 && self.held.is_none() && !self.needs_flush);
+        let flushed = self.write_failed || (self.backlog() == 0 && self.held().is_none() && !self.needs_flush);
         if !flushed && now >= linger_until {
             log::info!("{}: the client did not take its last {} bytes; dropped", self.id, self.backlog());
         }

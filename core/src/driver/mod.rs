@@ -16,6 +16,7 @@ mod group;
 mod link;
 mod listener;
 mod persist;
+mod poller;
 mod runtime;
 mod transport;
 
@@ -25,7 +26,8 @@ pub use client::{Client, ClientError, ConnectionEvent, Message, SUBSCRIPTION_QUE
 pub use connector::{ConnectFuture, Connector, options_for_url};
 pub use listener::ListenerGate;
 pub use persist::{RedbStore, STORE_FILE};
-pub use runtime::{BoxFuture, Runtime};
+pub use poller::{PolledTcp, PollerSource};
+pub use runtime::{BoxFuture, Runtime, WatchedPoller};
 pub use transport::{
     Dialer, HANDSHAKE_TIMEOUT, ListenerTransport, TransportConnector, TransportError, TransportStream, WsBytes,
 };

@@ -1,8 +1,12 @@
 //! What the driver needs from an async runtime.
 
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
+
+use super::poller::PollerSource;
 
 /// A boxed future that can move between threads.
 pub type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -23,4 +27,20 @@ pub trait Runtime: Clone + Send + Sync + 'static {
 
     /// Runs `future` to completion in the background.
     fn spawn(&self, future: BoxFuture);
+
+    /// Watches a socket poller of the broker's (a file descriptor, readable when sockets are
+    /// ready) with the runtime's reactor. Called from a task of the runtime.
+    ///
+    /// # Errors
+    /// The reactor refused to watch it.
+    fn watch(&self, poller: PollerSource) -> io::Result<Box<dyn WatchedPoller>>;
+}
+
+/// A [`PollerSource`] watched by the runtime's reactor ([`Runtime::watch`]).
+pub trait WatchedPoller: Send {
+    /// Once the poller is readable, calls [`PollerSource::dispatch`] and returns what it
+    /// returned (`true`: more events may wait); `Pending` (the task is woken when it becomes
+    /// readable) otherwise. Readiness is re-armed by the next call after a dispatch that
+    /// returned `false`.
+    fn poll_dispatch(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>>;
 }
