@@ -67,6 +67,8 @@ impl<R> Drop for Shared<R> {
 pub(super) struct State {
     pub(super) router: Router,
     links: HashMap<LinkId, Arc<LinkSignal>>,
+    /// Why links asked to close should close, until they look (their signals only say that).
+    closing: HashMap<LinkId, CloseReason>,
     /// Runs the slow checks of pending authentications.
     pub(super) auth: super::auth::AuthDriver,
     /// The store's thread, with persistence on, and a buffer for the changes handed to it.
@@ -97,9 +99,7 @@ impl State {
             }
         }
         while let Some((link, reason)) = self.router.poll_close() {
-            if let Some(signal) = self.links.get(&link) {
-                signal.request_close(reason);
-            }
+            self.request_close(link, reason);
         }
         while let Some(event) = self.router.poll_event() {
             match event {
@@ -128,6 +128,20 @@ impl State {
 
     pub(super) fn unregister(&mut self, link: LinkId) {
         self.links.remove(&link);
+        self.closing.remove(&link);
+    }
+
+    /// Asks `link` to close, for `reason` (a later request's reason wins).
+    fn request_close(&mut self, link: LinkId, reason: CloseReason) {
+        if let Some(signal) = self.links.get(&link) {
+            self.closing.insert(link, reason);
+            signal.request_close();
+        }
+    }
+
+    /// Why `link` was asked to close, if it was.
+    pub(super) fn take_close(&mut self, link: LinkId) -> Option<CloseReason> {
+        self.closing.remove(&link)
     }
 }
 
@@ -206,6 +220,7 @@ impl<R: Runtime> BrokerCore<R> {
             state: Mutex::new(State {
                 router,
                 links: HashMap::new(),
+                closing: HashMap::new(),
                 auth: Default::default(),
                 writer: writer.clone(),
                 store_ops: Vec::new(),
@@ -275,7 +290,7 @@ impl<R: Runtime> BrokerCore<R> {
         log::info!("{id}: connection from {peer}");
         // After registering: a shutdown from now on finds the link in the map.
         if self.shared.shutting_down.load(Ordering::Acquire) {
-            signal.request_close(CloseReason::ServerShuttingDown);
+            self.lock().request_close(id, CloseReason::ServerShuttingDown);
         }
         let link = Box::new(Link::new(Arc::clone(&self.shared), id, stream, signal, open));
         let shared = Arc::clone(&self.shared);
@@ -323,8 +338,9 @@ impl<R: Runtime> BrokerCore<R> {
         self.shared.timer_waker.wake();
         let mut state = self.lock();
         state.router.stop();
-        for signal in state.links.values() {
-            signal.request_close(CloseReason::ServerShuttingDown);
+        let links: Vec<LinkId> = state.links.keys().copied().collect();
+        for link in links {
+            state.request_close(link, CloseReason::ServerShuttingDown);
         }
         drop(state);
         for group in &self.shared.groups {

@@ -20,7 +20,6 @@ use futures::task::AtomicWaker;
 
 use super::poller::{Poller, PollerSource};
 use super::runtime::{BoxFuture, Runtime, WatchedPoller};
-use crate::broker::CloseReason;
 
 /// Link polls per poll of a group before it yields to other tasks.
 const POLLS_PER_TURN: usize = 128;
@@ -51,17 +50,19 @@ pub(super) struct LinkSignal {
     pub(super) deliveries: AtomicBool,
     /// The router lets this link read again (back-pressure over).
     pub(super) resume: AtomicBool,
-    /// The router (or shutdown) wants this link closed, for this reason. Boxed: rare.
-    close: Mutex<Option<Box<CloseReason>>>,
+    /// The router (or shutdown) wants this link closed; the reason waits in the broker's
+    /// state (`State::take_close`), so that every idle link does not carry room for one.
+    close: AtomicBool,
 }
 
 impl LinkSignal {
-    pub(super) fn take_close(&self) -> Option<CloseReason> {
-        self.close.lock().unwrap_or_else(PoisonError::into_inner).take().map(|reason| *reason)
+    /// Whether the link was asked to close since it last looked.
+    pub(super) fn take_close(&self) -> bool {
+        self.close.swap(false, Ordering::AcqRel)
     }
 
-    pub(super) fn request_close(self: &Arc<Self>, reason: CloseReason) {
-        *self.close.lock().unwrap_or_else(PoisonError::into_inner) = Some(Box::new(reason));
+    pub(super) fn request_close(self: &Arc<Self>) {
+        self.close.store(true, Ordering::Release);
         self.wake_by_ref();
     }
 
@@ -141,7 +142,7 @@ impl GroupShared {
             queued: AtomicBool::new(false),
             deliveries: AtomicBool::new(false),
             resume: AtomicBool::new(false),
-            close: Mutex::new(None),
+            close: AtomicBool::new(false),
         })
     }
 

@@ -156,7 +156,9 @@ where
     /// One round of work; returns whether anything moved.
     fn round(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
         let mut moved = false;
-        if let Some(reason) = self.signal.take_close() {
+        if self.signal.take_close()
+            && let Some(reason) = self.shared.lock().take_close(self.id)
+        {
             self.conn.close(reason);
             moved = true;
         }

@@ -464,5 +464,8 @@ mod tests {
         // registration (BENCHMARKS.md, idle memory).
         assert!(std::mem::size_of::<PolledTcp>() <= 24, "PolledTcp: {}", std::mem::size_of::<PolledTcp>());
         assert!(std::mem::size_of::<Entry>() <= 24, "Entry: {}", std::mem::size_of::<Entry>());
+        // The link's signal (its waker) is an Arc: 16 bytes of counts, then this.
+        let signal = std::mem::size_of::<super::super::group::LinkSignal>();
+        assert!(signal <= 16, "LinkSignal: {signal}");
     }
 }
