@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use moat_mqtt_core::broker::persist::{Store, StoreError};
 use moat_mqtt_core::broker::{BrokerConfig, SyncMode};
-use moat_mqtt_core::driver::{BrokerCore, ListenerGate, ListenerTransport};
+use moat_mqtt_core::driver::{BrokerCore, ListenerGate, ListenerTransport, PolledListener, serve_listener};
 use smol::Async;
 use smol::net::TcpListener;
 use smol::stream::StreamExt;
@@ -22,7 +22,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct Broker {
     core: BrokerCore<SmolRuntime>,
-    listeners: Vec<(ListenerGate, ListenerTransport, Listener)>,
+    listeners: Vec<(ListenerGate, ListenerTransport, PolledListener)>,
 }
 
 /// Controls a running broker from elsewhere: [`shutdown`](BrokerCore::shutdown),
@@ -63,7 +63,16 @@ impl Broker {
             let socket = TcpListener::bind(listener.bind.as_str()).await.map_err(|e| {
                 io::Error::new(e.kind(), format!("listener {}: cannot bind {}: {e}", listener.name, listener.bind))
             })?;
-            listeners.push((ListenerGate::new(listener), transport, socket.into()));
+            // Accepted through the driver's own socket poller, not async-io's: see
+            // `PolledListener`.
+            let socket = Arc::try_unwrap(Arc::<Async<std::net::TcpListener>>::from(socket))
+                .map_err(|_| io::Error::other("the listening socket is shared"))
+                .and_then(Async::into_inner)
+                .and_then(|socket| core.poll_listener(socket))
+                .map_err(|e| {
+                    io::Error::new(e.kind(), format!("listener {}: cannot poll {}: {e}", listener.name, listener.bind))
+                })?;
+            listeners.push((ListenerGate::new(listener), transport, socket));
         }
         Ok(Self { core, listeners })
     }
@@ -73,7 +82,7 @@ impl Broker {
     pub fn local_addrs(&self) -> Vec<(String, SocketAddr)> {
         self.listeners
             .iter()
-            .filter_map(|(gate, _, socket)| Some((gate.name().to_owned(), socket.get_ref().local_addr().ok()?)))
+            .filter_map(|(gate, _, socket)| Some((gate.name().to_owned(), socket.local_addr().ok()?)))
             .collect()
     }
 
@@ -104,7 +113,7 @@ impl Broker {
         let Self { core, listeners } = self;
         let mut tasks = Vec::new();
         for (gate, transport, socket) in listeners {
-            tasks.push(SmolRuntime.spawn_task(accept_loop(core.clone(), gate, transport, socket)));
+            tasks.push(SmolRuntime.spawn_task(serve_listener(core.clone(), gate, transport, socket)));
         }
         let timers = core.clone();
         tasks.push(SmolRuntime.spawn_task(async move { timers.run_timers().await }));
@@ -113,38 +122,6 @@ impl Broker {
             task.cancel().await;
         }
         core.stop(SHUTDOWN_GRACE).await;
-    }
-}
-
-/// A listening socket. Accepted sockets leave async-io's reactor at once for the driver's own
-/// poller ([`PolledTcp`]).
-type Listener = Arc<Async<std::net::TcpListener>>;
-
-async fn accept_loop(
-    core: BrokerCore<SmolRuntime>,
-    gate: ListenerGate,
-    transport: ListenerTransport,
-    socket: Listener,
-) {
-    loop {
-        match socket.accept().await {
-            Ok((stream, peer)) => {
-                // Small packets are the norm: send them at once.
-                if let Err(e) = stream.get_ref().set_nodelay(true) {
-                    log::debug!("listener {}: TCP_NODELAY for {peer}: {e}", gate.name());
-                }
-                // Served through the driver's own socket poller, not async-io's: see `PolledTcp`.
-                match stream.into_inner().and_then(|stream| core.poll_socket(stream)) {
-                    Ok(stream) => transport.accept(&core, &gate, stream, peer.to_string()),
-                    Err(e) => log::error!("listener {}: cannot poll the connection from {peer}: {e}", gate.name()),
-                }
-            }
-            Err(e) => {
-                // Out of file descriptors and the like: say so, and do not spin.
-                log::error!("listener {}: accept failed: {e}", gate.name());
-                smol::Timer::after(Duration::from_millis(100)).await;
-            }
-        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use moat_mqtt_core::broker::persist::{Store, StoreError};
 use moat_mqtt_core::broker::{BrokerConfig, SyncMode};
-use moat_mqtt_core::driver::{BrokerCore, ListenerGate, ListenerTransport};
+use moat_mqtt_core::driver::{BrokerCore, ListenerGate, ListenerTransport, PolledListener, serve_listener};
 use tokio::net::TcpListener;
 
 use crate::TokioRuntime;
@@ -19,7 +19,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct Broker {
     core: BrokerCore<TokioRuntime>,
-    listeners: Vec<(ListenerGate, ListenerTransport, TcpListener)>,
+    listeners: Vec<(ListenerGate, ListenerTransport, PolledListener)>,
 }
 
 /// Controls a running broker from elsewhere: [`shutdown`](BrokerCore::shutdown),
@@ -60,6 +60,10 @@ impl Broker {
             let socket = TcpListener::bind(&listener.bind).await.map_err(|e| {
                 io::Error::new(e.kind(), format!("listener {}: cannot bind {}: {e}", listener.name, listener.bind))
             })?;
+            // Accepted through the driver's own socket poller, not tokio's: see `PolledListener`.
+            let socket = socket.into_std().and_then(|socket| core.poll_listener(socket)).map_err(|e| {
+                io::Error::new(e.kind(), format!("listener {}: cannot poll {}: {e}", listener.name, listener.bind))
+            })?;
             listeners.push((ListenerGate::new(listener), transport, socket));
         }
         Ok(Self { core, listeners })
@@ -96,7 +100,7 @@ impl Broker {
         let Self { core, listeners } = self;
         let mut tasks = tokio::task::JoinSet::new();
         for (gate, transport, socket) in listeners {
-            tasks.spawn(accept_loop(core.clone(), gate, transport, socket));
+            tasks.spawn(serve_listener(core.clone(), gate, transport, socket));
         }
         let timers = core.clone();
         tasks.spawn(async move { timers.run_timers().await });
@@ -107,34 +111,6 @@ impl Broker {
         }
         tasks.abort_all();
         core.stop(SHUTDOWN_GRACE).await;
-    }
-}
-
-async fn accept_loop(
-    core: BrokerCore<TokioRuntime>,
-    gate: ListenerGate,
-    transport: ListenerTransport,
-    socket: TcpListener,
-) {
-    loop {
-        match socket.accept().await {
-            Ok((stream, peer)) => {
-                // Small packets are the norm: send them at once.
-                if let Err(e) = stream.set_nodelay(true) {
-                    log::debug!("listener {}: TCP_NODELAY for {peer}: {e}", gate.name());
-                }
-                // Served through the driver's own socket poller, not tokio's: see `PolledTcp`.
-                match stream.into_std().and_then(|stream| core.poll_socket(stream)) {
-                    Ok(stream) => transport.accept(&core, &gate, stream, peer.to_string()),
-                    Err(e) => log::error!("listener {}: cannot poll the connection from {peer}: {e}", gate.name()),
-                }
-            }
-            Err(e) => {
-                // Out of file descriptors and the like: say so, and do not spin.
-                log::error!("listener {}: accept failed: {e}", gate.name());
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
     }
 }
 

@@ -15,7 +15,7 @@ use super::group::{GroupShared, LinkSignal};
 use super::link::Link;
 use super::listener::OpenConnection;
 use super::persist::{RedbStore, StoreWriter};
-use super::poller::PolledTcp;
+use super::poller::{PolledListener, PolledTcp, Poller};
 use crate::broker::persist::{Snapshot, Store, StoreError, StoreOp};
 use crate::broker::{BrokerConfig, CloseReason, LinkConfig, LinkId, Router, RouterEvent, Stats, SyncMode};
 
@@ -251,11 +251,25 @@ impl<R: Runtime> BrokerCore<R> {
     /// The OS refused to create the group's poller or to register the socket, or the broker
     /// has stopped.
     pub fn poll_socket(&self, stream: std::net::TcpStream) -> io::Result<PolledTcp> {
+        PolledTcp::new(&self.next_poller()?, stream)
+    }
+
+    /// Registers a listening socket with the socket poller of one of the broker's link groups,
+    /// for [`serve_listener`](super::serve_listener): the connections it accepts go straight
+    /// to the groups' pollers, never through the runtime's reactor.
+    ///
+    /// # Errors
+    /// As [`poll_socket`](Self::poll_socket).
+    pub fn poll_listener(&self, listener: std::net::TcpListener) -> io::Result<PolledListener> {
+        PolledListener::new(&self.next_poller()?, listener)
+    }
+
+    /// The socket poller of the next link group (round robin), the group started if need be.
+    fn next_poller(&self) -> io::Result<Arc<Poller>> {
         let index = self.shared.next_poller.fetch_add(1, Ordering::Relaxed) % self.shared.groups.len();
         let shared = Arc::clone(&self.shared);
         let stopping = move || shared.shutting_down.load(Ordering::Acquire);
-        let poller = self.shared.groups[index].poller(index, &self.shared.runtime, stopping)?;
-        PolledTcp::new(&poller, stream)
+        self.shared.groups[index].poller(index, &self.shared.runtime, stopping)
     }
 
     /// Serves one accepted network connection until it ends, in one of the broker's link

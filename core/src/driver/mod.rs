@@ -24,9 +24,9 @@ pub use auth::AUTH_TIMEOUT;
 pub use broker::BrokerCore;
 pub use client::{Client, ClientError, ConnectionEvent, Message, SUBSCRIPTION_QUEUE, Subscription, WAIT_FOR_RECONNECT};
 pub use connector::{ConnectFuture, Connector, options_for_url};
-pub use listener::ListenerGate;
+pub use listener::{ListenerGate, serve_listener};
 pub use persist::{RedbStore, STORE_FILE};
-pub use poller::{PolledTcp, PollerSource};
+pub use poller::{PolledListener, PolledTcp, PollerSource};
 pub use runtime::{BoxFuture, Runtime, WatchedPoller};
 pub use transport::{
     Dialer, HANDSHAKE_TIMEOUT, ListenerTransport, TransportConnector, TransportError, TransportStream, WsBytes,
