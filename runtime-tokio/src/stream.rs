@@ -38,3 +38,10 @@ impl futures::io::AsyncWrite for TcpConnection {
         Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
     }
 }
+
+#[cfg(unix)]
+impl std::os::fd::AsFd for TcpConnection {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}

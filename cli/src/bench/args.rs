@@ -13,6 +13,7 @@ use moat_mqtt_core::client::options::{BrokerUrl, ClientOptions, Transport};
 use moat_mqtt_core::codec::QoS;
 use moat_mqtt_core::topic::{TopicFilter, TopicName};
 
+use super::dial::DEFAULT_MAX_UNSENT;
 use super::payload::HEADER_LEN;
 use super::scenario::{Kind, Plan, PubSpec, SubSpec};
 use crate::broker_cmd::{DEFAULT_RUNTIME, RuntimeChoice};
@@ -103,6 +104,11 @@ pub(crate) struct CommonArgs {
     /// Connection handshakes in progress at once, at most.
     #[arg(long = "connect-concurrency", value_name = "N", default_value_t = 100)]
     connect_concurrency: usize,
+    /// Bytes of a connection's outgoing data the kernel may hold unsent (TCP_NOTSENT_LOWAT,
+    /// Linux); 0: no limit. Without one, a publisher faster than the broker queues up to
+    /// 4 MiB in its own socket, and that queue, not the broker, sets the latency measured.
+    #[arg(long = "max-unsent", value_name = "BYTES", default_value_t = DEFAULT_MAX_UNSENT)]
+    max_unsent: u32,
     /// Seconds to run [default: 10, unless -L bounds the run]. For `conn`: seconds to hold the
     /// connections once all are up.
     #[arg(long = "duration", value_name = "SECS")]
@@ -384,6 +390,7 @@ impl CommonArgs {
             drain,
             connect_interval,
             connect_concurrency: concurrency,
+            max_unsent: (self.max_unsent > 0).then_some(self.max_unsent),
             json: self.json,
             progress: !self.no_progress,
             runtime: self.runtime.unwrap_or(DEFAULT_RUNTIME),
@@ -490,6 +497,10 @@ mod tests {
 
         let p = plan(&["conn", "-c", "3", "--url", "wss://h/mqtt", "--duration", "1.5"]).unwrap();
         assert_eq!((p.idle.len(), p.url.port), (3, 443));
+        assert_eq!(p.max_unsent, Some(128 * 1024));
+
+        assert_eq!(plan(&["fanin", "--max-unsent", "0"]).unwrap().max_unsent, None);
+        assert_eq!(plan(&["fanin", "--max-unsent", "65536"]).unwrap().max_unsent, Some(65536));
     }
 
     #[test]

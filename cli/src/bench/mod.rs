@@ -116,7 +116,7 @@ fn execute(plan: &Plan) -> Result<Outcome, Failure> {
 /// `dialer`, dialing the address the plan's host resolves to.
 #[cfg(any(feature = "runtime-tokio", feature = "runtime-smol"))]
 fn resolved<D: moat_mqtt_core::driver::Dialer>(dialer: D, plan: &Plan) -> Result<dial::Resolved<D>, Failure> {
-    dial::Resolved::new(dialer, &plan.url.host, plan.url.port).map_err(crate::client_opts::failed)
+    dial::Resolved::new(dialer, &plan.url.host, plan.url.port, plan.max_unsent).map_err(crate::client_opts::failed)
 }
 
 /// The bench's own smol executor, so that `--threads` decides how many threads serve it

@@ -127,6 +127,8 @@ pub(crate) struct Plan {
     pub(crate) connect_interval: Option<Duration>,
     /// Handshakes at once, at most.
     pub(crate) connect_concurrency: usize,
+    /// Unsent bytes the kernel may hold per connection (`--max-unsent`); `None`: no limit.
+    pub(crate) max_unsent: Option<u32>,
     /// JSON summary.
     pub(crate) json: bool,
     /// Progress line on stderr.
