@@ -9,12 +9,13 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use futures::channel::oneshot;
 use futures::future::{self, Either};
-use futures::{FutureExt as _, StreamExt as _, stream};
+use futures::{FutureExt as _, StreamExt as _};
 use moat_mqtt_core::client::options::{BrokerUrl, ClientOptions};
 use moat_mqtt_core::codec::QoS;
 use moat_mqtt_core::driver::{Connector, Runtime};
@@ -228,6 +229,11 @@ impl<C: Connector, R: Runtime> Dial<C, R> {
 }
 
 /// Opens `count` connections, paced by the plan, `make(i)` each; the results in any order.
+///
+/// `concurrency` tasks of their own take the next number in turn, so that each opening
+/// connection is woken on its own. (One task driving them all, through `buffer_unordered`,
+/// left a few of 19,000 tokio connections unwoken for seconds after their TCP handshake, so
+/// that the broker closed them for sending no CONNECT.)
 async fn open_all<R, T, F, Fut>(
     runtime: R,
     plan_interval: Option<Duration>,
@@ -237,26 +243,35 @@ async fn open_all<R, T, F, Fut>(
 ) -> Vec<T>
 where
     R: Runtime,
-    F: Fn(usize) -> Fut,
-    Fut: Future<Output = Option<T>>,
+    T: Send + 'static,
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Option<T>> + Send + 'static,
 {
     let start = runtime.now();
-    stream::iter(0..count)
-        .map(|i| {
-            let pause = plan_interval
-                .map(|interval| runtime.sleep_until(start + interval * u32::try_from(i).unwrap_or(u32::MAX)));
-            let opened = make(i);
-            async move {
-                if let Some(pause) = pause {
-                    pause.await;
+    let next = Arc::new(AtomicUsize::new(0));
+    let make = Arc::new(make);
+    let (opened_tx, opened_rx) = futures::channel::mpsc::unbounded();
+    for _ in 0..concurrency.min(count) {
+        let (runtime, next, make, opened_tx) =
+            (runtime.clone(), Arc::clone(&next), Arc::clone(&make), opened_tx.clone());
+        runtime.clone().spawn(Box::pin(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= count {
+                    break;
                 }
-                opened.await
+                if let Some(interval) = plan_interval {
+                    runtime.sleep_until(start + interval * u32::try_from(i).unwrap_or(u32::MAX)).await;
+                }
+                if let Some(opened) = make(i).await {
+                    // The receiver lives until every sender is gone.
+                    let _ = opened_tx.unbounded_send(opened);
+                }
             }
-        })
-        .buffer_unordered(concurrency)
-        .filter_map(future::ready)
-        .collect()
-        .await
+        }));
+    }
+    drop(opened_tx);
+    opened_rx.collect().await
 }
 
 /// Runs `plan` with `connector` on `runtime` until it is over or `stop` fires (Ctrl-C).
@@ -297,7 +312,7 @@ where
         let (interval, concurrency) = (plan.connect_interval, plan.connect_concurrency);
         let keep_alive = plan.keep_alive;
         runtime.clone().spawn(Box::pin(async move {
-            let handles = open_all(runtime.clone(), interval, concurrency, receivers.len(), |i| {
+            let handles = open_all(runtime.clone(), interval, concurrency, receivers.len(), move |i| {
                 let (dial, runtime, receivers) = (Arc::clone(&dial), runtime.clone(), Arc::clone(&receivers));
                 async move {
                     let (id, filters, role) = &receivers[i];
@@ -341,7 +356,7 @@ where
             let (dial, runtime, ids) = (Arc::clone(&dial), runtime.clone(), Arc::clone(&ids));
             let (interval, concurrency) = (plan.connect_interval, plan.connect_concurrency);
             runtime.clone().spawn(Box::pin(async move {
-                let streams = open_all(runtime, interval, concurrency, ids.len(), |i| {
+                let streams = open_all(runtime, interval, concurrency, ids.len(), move |i| {
                     let (dial, ids) = (Arc::clone(&dial), Arc::clone(&ids));
                     async move { dial.open(&ids[i], &[]).await.map(|opened| (i, opened)) }
                 })
