@@ -224,7 +224,7 @@ print("CPU during each case, % of one core (broker / bench tool):")
 print()
 print("| case | " + " | ".join(brokers) + " |")
 print("|---|" + "---:|" * len(brokers))
-for case in ["fanin-q0", "fanin-q1", "fanout-q0", "p2p-q1", "latency-q1", "idle"]:
+for case in ["fanin-q0", "fanin-q1", "fanout-q0", "p2p-q1", "p2p-q1-w100", "latency-q1", "idle"]:
     cells = []
     for b in brokers:
         j = load(case, b)
