@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 #[cfg(any(feature = "runtime-tokio", feature = "runtime-smol"))]
 use anyhow::Context as _;
 #[cfg(any(feature = "runtime-tokio", feature = "runtime-smol"))]
-use moat_mqtt_cli::config::PasswordFileHandle;
+use moat_mqtt_cli::config::Security;
 use moat_mqtt_cli::config::{self, ConfigError};
 use moat_mqtt_core::broker::BrokerConfig;
 
@@ -85,16 +85,15 @@ pub(crate) fn run(config_file: Option<&Path>, args: &BrokerArgs) -> Result<(), F
     };
     let security = security.build().map_err(|e| Failure::Usage(anyhow::anyhow!(e)))?;
     config.router.plugins = security.plugins.clone();
-    let password_file = security.password_file;
     if config.router.client_id_seed == 0 {
         config.router.client_id_seed = client_id_seed();
     }
     log::debug!("running on {runtime:?} with {config:?}");
     match runtime {
         #[cfg(feature = "runtime-tokio")]
-        RuntimeChoice::Tokio => run_tokio(config, password_file).map_err(Failure::Run),
+        RuntimeChoice::Tokio => run_tokio(config, security).map_err(Failure::Run),
         #[cfg(feature = "runtime-smol")]
-        RuntimeChoice::Smol => run_smol(config, password_file).map_err(Failure::Run),
+        RuntimeChoice::Smol => run_smol(config, security).map_err(Failure::Run),
         #[cfg(not(all(feature = "runtime-tokio", feature = "runtime-smol")))]
         missing => {
             let (name, feature) = missing.names();
@@ -124,32 +123,34 @@ fn announce(addrs: &[(String, std::net::SocketAddr)]) {
     }
 }
 
-/// Re-reads the password file (on SIGHUP), saying how it went.
+/// Re-reads the password file and the ACL file (on SIGHUP), saying how it went.
 #[cfg(any(feature = "runtime-tokio", feature = "runtime-smol"))]
-fn reload(file: &PasswordFileHandle) {
-    match file.reload() {
-        Ok(users) => log::info!("SIGHUP: password-file {} re-read: {users} users", file.path().display()),
-        Err(e) => log::error!("SIGHUP: {e}; still using the password file read before"),
+fn reload(security: &Security) {
+    for outcome in security.reload_files() {
+        match outcome {
+            Ok(done) => log::info!("SIGHUP: {done}"),
+            Err(e) => log::error!("SIGHUP: {e}; still using the file read before"),
+        }
     }
 }
 
 /// Serves on tokio's multi-threaded runtime until Ctrl-C or SIGTERM.
 #[cfg(feature = "runtime-tokio")]
-fn run_tokio(config: BrokerConfig, password_file: Option<PasswordFileHandle>) -> anyhow::Result<()> {
+fn run_tokio(config: BrokerConfig, security: Security) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
         #[cfg(unix)]
-        if let Some(file) = password_file {
+        if security.has_files() {
             let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
                 .context("cannot watch for SIGHUP")?;
             tokio::spawn(async move {
                 while hangups.recv().await.is_some() {
-                    reload(&file);
+                    reload(&security);
                 }
             });
         }
         #[cfg(not(unix))]
-        drop(password_file);
+        drop(security);
         let broker = moat_mqtt_tokio::Broker::bind(config).await.context("cannot start the broker")?;
         announce(&broker.local_addrs());
         broker.run().await?;
@@ -159,22 +160,22 @@ fn run_tokio(config: BrokerConfig, password_file: Option<PasswordFileHandle>) ->
 
 /// Serves on smol until Ctrl-C or SIGTERM.
 #[cfg(feature = "runtime-smol")]
-fn run_smol(config: BrokerConfig, password_file: Option<PasswordFileHandle>) -> anyhow::Result<()> {
+fn run_smol(config: BrokerConfig, security: Security) -> anyhow::Result<()> {
     smol::block_on(async {
         #[cfg(unix)]
-        if let Some(file) = password_file {
+        if security.has_files() {
             use futures::StreamExt as _;
             let mut hangups =
                 async_signal::Signals::new([async_signal::Signal::Hup]).context("cannot watch for SIGHUP")?;
             smol::spawn(async move {
                 while hangups.next().await.is_some() {
-                    reload(&file);
+                    reload(&security);
                 }
             })
             .detach();
         }
         #[cfg(not(unix))]
-        drop(password_file);
+        drop(security);
         let broker = moat_mqtt_smol::Broker::bind(config).await.context("cannot start the broker")?;
         announce(&broker.local_addrs());
         broker.run().await?;

@@ -49,12 +49,17 @@ struct Broker {
 impl Broker {
     /// `moat mqtt broker` with `auth` over `passwd`, anonymous clients refused.
     fn moat(passwd: &Path) -> Self {
+        Self::moat_with(passwd, "")
+    }
+
+    /// [`moat`](Self::moat), with `more` appended to its configuration.
+    fn moat_with(passwd: &Path, more: &str) -> Self {
         let dir = passwd.parent().expect("dir");
         let config = dir.join("broker.yaml");
         std::fs::write(
             &config,
             format!(
-                "listeners:\n  default:\n    bind: 127.0.0.1:0\nauth:\n  allow-anonymous: false\n  password-file: {}\n",
+                "listeners:\n  default:\n    bind: 127.0.0.1:0\nauth:\n  allow-anonymous: false\n  password-file: {}\n{more}",
                 passwd.display()
             ),
         )
@@ -152,6 +157,32 @@ impl Drop for Broker {
     }
 }
 
+/// `moat mqtt sub` as `user`: the first message on `topic` (a retained one) as it prints it
+/// (`topic<TAB>message`), or why not.
+fn first_message(port: u16, (user, password): (&str, &str), topic: &str) -> Result<String, String> {
+    let out = moat()
+        .args(["mqtt", "sub", "--url", &format!("mqtt://{user}:{password}@127.0.0.1:{port}"), "-t", topic, "-n", "1"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run moat mqtt sub");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// `mosquitto_pub -r` as `user`, QoS 1.
+fn publish_retained(port: u16, (user, password): (&str, &str), topic: &str, message: &str) {
+    let out = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-u", user, "-P", password, "-q", "1", "-r"])
+        .args(["-t", topic, "-m", message])
+        .stdin(Stdio::null())
+        .output()
+        .expect("mosquitto_pub is needed: apt-get install mosquitto-clients");
+    assert!(out.status.success(), "mosquitto_pub: {}", String::from_utf8_lossy(&out.stderr));
+}
+
 fn refused_bad_password(result: Result<(), String>) {
     let err = result.expect_err("should be refused");
     assert!(err.contains("bad user name or password"), "{err}");
@@ -217,6 +248,35 @@ fn the_broker_rereads_its_password_file_on_sighup() {
     assert!(status.success());
     broker.wait_line("line 1: plaintext password for user alice");
     broker.publish(Some(("carol", "three"))).expect("the previous file still applies");
+}
+
+#[test]
+fn the_broker_rereads_its_acl_file_on_sighup() {
+    let dir = scratch_dir("acl-sighup");
+    let file = dir.join("passwd");
+    let f = file.to_str().unwrap();
+    passwd_ok(&["-c", "-H", "sha512-pbkdf2", "-b", f, "alice", "one"]);
+    let acl = dir.join("acl");
+    std::fs::write(&acl, "user alice\ntopic readwrite a/#\n").unwrap();
+    let more = format!("topic-check:\n  enabled: true\n  plugins: [topic_acl]\n  acl-file: {}\n", acl.display());
+    let mut broker = Broker::moat_with(&file, &more);
+    let alice = ("alice", "one");
+    publish_retained(broker.port, alice, "a/x", "in a");
+    assert_eq!(first_message(broker.port, alice, "a/x").as_deref(), Ok("a/x\tin a"));
+    let refused = first_message(broker.port, alice, "b/x").expect_err("b/# is not granted yet");
+    assert!(refused.contains("refused the subscription to \"b/x\""), "{refused}");
+    std::fs::write(&acl, "user alice\ntopic readwrite a/#\ntopic readwrite b/#\n").unwrap();
+    let status = Command::new("kill").args(["-HUP", &broker.child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    broker.wait_line("re-read: 2 rules");
+    publish_retained(broker.port, alice, "b/x", "in b");
+    assert_eq!(first_message(broker.port, alice, "b/x").as_deref(), Ok("b/x\tin b"));
+    // A broken file is refused and the one in use stays.
+    std::fs::write(&acl, "user alice\ntopic readwrite a/#/b\n").unwrap();
+    let status = Command::new("kill").args(["-HUP", &broker.child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    broker.wait_line("line 2: \"a/#/b\" is not a topic filter");
+    assert_eq!(first_message(broker.port, alice, "b/x").as_deref(), Ok("b/x\tin b"), "the previous file still applies");
 }
 
 #[test]

@@ -44,7 +44,7 @@ mod node;
 mod security;
 mod walk;
 
-pub use security::{PasswordFileHandle, Security, SecurityConfig};
+pub use security::{AclFileHandle, PasswordFileHandle, Security, SecurityConfig};
 
 pub use client::{LoadedClientConfig, load_client_file, load_client_str, load_mapping_file, load_mapping_str};
 

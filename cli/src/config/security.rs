@@ -19,7 +19,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use moat_mqtt_core::auth::{AclFile, AnonymousAuthenticator, FileAuthenticator, PasswordFile, Plugins, TopicAcl};
+use moat_mqtt_core::auth::{
+    AclFile, AclFileAuthorizer, AnonymousAuthenticator, FileAuthenticator, PasswordFile, Plugins, TopicAcl,
+};
 
 use super::node::{Node, Value};
 use super::walk::{Entry, Schema, Walker, join};
@@ -61,6 +63,66 @@ pub struct Security {
     pub plugins: Plugins,
     /// The password file, to re-read on SIGHUP.
     pub password_file: Option<PasswordFileHandle>,
+    /// The ACL file, to re-read on SIGHUP.
+    pub acl_file: Option<AclFileHandle>,
+}
+
+impl Security {
+    /// Whether there is a file to re-read on SIGHUP.
+    #[must_use]
+    pub fn has_files(&self) -> bool {
+        self.password_file.is_some() || self.acl_file.is_some()
+    }
+
+    /// Re-reads the password file and the ACL file: per file, what it now holds, or what is
+    /// wrong with it (the one read before stays in use).
+    #[must_use]
+    pub fn reload_files(&self) -> Vec<Result<String, String>> {
+        let mut outcomes = Vec::new();
+        if let Some(file) = &self.password_file {
+            outcomes.push(
+                file.reload().map(|users| format!("password-file {} re-read: {users} users", file.path().display())),
+            );
+        }
+        if let Some(file) = &self.acl_file {
+            outcomes
+                .push(file.reload().map(|rules| format!("acl-file {} re-read: {rules} rules", file.path().display())));
+        }
+        outcomes
+    }
+}
+
+/// An ACL file in use, which can be re-read.
+#[derive(Debug, Clone)]
+pub struct AclFileHandle {
+    path: PathBuf,
+    authorizer: Arc<AclFileAuthorizer>,
+}
+
+impl AclFileHandle {
+    /// The file's path.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the file again and, if it is good, uses it from now on; returns the number of
+    /// `topic` and `pattern` lines. A bad file leaves the one in use in place.
+    ///
+    /// # Errors
+    /// What is wrong with the file, naming it and the line.
+    pub fn reload(&self) -> Result<usize, String> {
+        let file = read_acl_file(&self.path)?;
+        let rules = file.rules();
+        self.authorizer.replace(file);
+        Ok(rules)
+    }
+}
+
+fn read_acl_file(path: &Path) -> Result<AclFile, String> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read acl-file {name}: {e}"))?;
+    AclFile::parse(&name, &text).map_err(|e| format!("acl-file {e}"))
 }
 
 /// A password file in use, which can be re-read.
@@ -126,11 +188,10 @@ impl SecurityConfig {
                 security.plugins = std::mem::take(&mut security.plugins).with_authorizer(Arc::new(acl.clone()));
             }
             if let Some((path, at)) = &self.acl_file {
-                let name = path.display().to_string();
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read acl-file {name}: {e} (topic-check.acl-file, {at})"))?;
-                let acl = AclFile::parse(&name, &text).map_err(|e| format!("acl-file {e}"))?;
-                security.plugins = std::mem::take(&mut security.plugins).with_authorizer(Arc::new(acl));
+                let acl = read_acl_file(path).map_err(|e| format!("{e} (topic-check.acl-file, {at})"))?;
+                let authorizer = Arc::new(AclFileAuthorizer::new(acl));
+                security.plugins = std::mem::take(&mut security.plugins).with_authorizer(authorizer.clone());
+                security.acl_file = Some(AclFileHandle { path: path.clone(), authorizer });
             }
         }
         Ok(security)

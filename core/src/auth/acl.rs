@@ -14,6 +14,7 @@
 //! delivered through it.
 
 use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use super::{ClientInfo, TopicAccess, TopicAuthorizer, Verdict};
 use crate::topic::TopicFilter;
@@ -221,6 +222,12 @@ impl AclFile {
         Ok(acl)
     }
 
+    /// The `topic` and `pattern` lines it holds.
+    #[must_use]
+    pub fn rules(&self) -> usize {
+        self.anonymous.len() + self.users.values().map(Vec::len).sum::<usize>() + self.patterns.len()
+    }
+
     /// The lines that apply to `client`, patterns substituted.
     fn entries(&self, client: &ClientInfo<'_>) -> Vec<Entry> {
         let own = match client.username {
@@ -273,10 +280,54 @@ impl TopicAuthorizer for AclFile {
     }
 }
 
+/// `topic_acl` over an [`AclFile`] that can be replaced while the broker runs (SIGHUP):
+/// checks made after [`replace`](Self::replace) use the new file.
+#[derive(Debug, Default)]
+pub struct AclFileAuthorizer {
+    file: RwLock<Arc<AclFile>>,
+}
+
+impl AclFileAuthorizer {
+    /// An authorizer over `file`.
+    #[must_use]
+    pub fn new(file: AclFile) -> Self {
+        Self { file: RwLock::new(Arc::new(file)) }
+    }
+
+    /// Replaces the ACL file; later checks use the new one.
+    pub fn replace(&self, file: AclFile) {
+        *self.file.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(file);
+    }
+}
+
+impl TopicAuthorizer for AclFileAuthorizer {
+    fn name(&self) -> &str {
+        "topic_acl"
+    }
+
+    fn authorize(&self, client: &ClientInfo<'_>, access: TopicAccess<'_>) -> Verdict {
+        let file = Arc::clone(&self.file.read().unwrap_or_else(PoisonError::into_inner));
+        file.authorize(client, access)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::topic::TopicName;
+
+    #[test]
+    fn a_replaced_acl_file_applies_to_later_checks() {
+        let client = ClientInfo { client_id: "c", username: Some("alice") };
+        let topic = TopicName::new("b/x".to_owned()).unwrap();
+        let acl = AclFileAuthorizer::new(AclFile::parse("acl", "user alice\ntopic a/#\n").unwrap());
+        assert_eq!(acl.authorize(&client, TopicAccess::Publish(&topic)), Verdict::Deny);
+        let wider = AclFile::parse("acl", "user alice\ntopic a/#\ntopic write b/#\n").unwrap();
+        assert_eq!(wider.rules(), 2);
+        acl.replace(wider);
+        assert_eq!(acl.authorize(&client, TopicAccess::Publish(&topic)), Verdict::Allow);
+        assert_eq!(acl.authorize(&client, TopicAccess::Receive(&topic)), Verdict::Deny);
+    }
 
     #[test]
     fn covering() {

@@ -10,7 +10,8 @@
 //! Built in, selected by the names the configuration uses:
 //! - `auth_anonymous`: [`AnonymousAuthenticator`] (`allow-anonymous`);
 //! - `auth_file`: [`FileAuthenticator`] over a [`PasswordFile`] (`password-file`);
-//! - `topic_acl`: [`TopicAcl`] (the `acl` mapping) and [`AclFile`] (mosquitto's `acl_file`).
+//! - `topic_acl`: [`TopicAcl`] (the `acl` mapping) and [`AclFile`] (mosquitto's `acl_file`),
+//!   used through [`AclFileAuthorizer`] so that it can be re-read.
 //!
 //! # How answers combine
 //! Authenticators are asked in order. A [`Deny`](AuthDecision::Deny) refuses the client at once;
@@ -36,7 +37,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use bytestring::ByteString;
 
-pub use acl::{AclError, AclFile, TopicAcl, filter_covers};
+pub use acl::{AclError, AclFile, AclFileAuthorizer, TopicAcl, filter_covers};
 pub use password::{
     ARGON2_M_COST, ARGON2_T_COST, HashError, HashScheme, HashingError, MOSQUITTO_PBKDF2_ITERATIONS, StoredHash,
     hash_password,
