@@ -26,6 +26,7 @@
 //! slow work to a channel or task of your own).
 
 mod acl;
+mod hashing_threads;
 mod password;
 mod password_file;
 

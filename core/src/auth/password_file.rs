@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
+use super::hashing_threads::off_thread;
 use super::{AuthDecision, AuthFuture, Authenticator, Credentials, Refusal, StoredHash};
 
 /// A password file as read: `user:hash` lines, `#` comments and blank lines.
@@ -84,8 +85,9 @@ impl PasswordFile {
 ///
 /// A client without a user name gets no opinion (see [`AnonymousAuthenticator`]); an unknown
 /// user or a missing or wrong password is refused with CONNACK 4. The password is verified in
-/// [`authenticate_later`](Authenticator::authenticate_later), outside the router's lock,
-/// because a good hash is slow on purpose. [`replace`](Self::replace) swaps in a re-read file
+/// [`authenticate_later`](Authenticator::authenticate_later), outside the router's lock and on
+/// a few password-checking threads of its own (at most 4), because a good hash is slow on
+/// purpose: a burst of logins waits its turn there instead of stalling the runtime's workers. [`replace`](Self::replace) swaps in a re-read file
 /// (SIGHUP); logins under way finish against the file they started with.
 #[derive(Debug)]
 pub struct FileAuthenticator {
@@ -124,12 +126,16 @@ impl Authenticator for FileAuthenticator {
 
     fn authenticate_later(&self, credentials: Credentials) -> AuthFuture {
         let file = self.current();
-        Box::pin(async move {
+        // On the password-checking threads, not the runtime's: see `hashing_threads`.
+        let verified = off_thread(move || {
             let (Some(user), Some(password)) = (&credentials.username, &credentials.password) else {
-                return AuthDecision::Deny(Refusal::BadCredentials);
+                return false;
             };
-            match file.get(user) {
-                Some(hash) if hash.verify(password) => AuthDecision::Allow,
+            file.get(user).is_some_and(|hash| hash.verify(password))
+        });
+        Box::pin(async move {
+            match verified.await {
+                Some(true) => AuthDecision::Allow,
                 _ => AuthDecision::Deny(Refusal::BadCredentials),
             }
         })
@@ -206,12 +212,7 @@ mod tests {
     }
 
     fn run(future: AuthFuture) -> AuthDecision {
-        let mut future = future;
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        match future.as_mut().poll(&mut cx) {
-            std::task::Poll::Ready(decision) => decision,
-            std::task::Poll::Pending => panic!("the password check does not wait"),
-        }
+        super::super::hashing_threads::block_on(future)
     }
 
     #[test]
