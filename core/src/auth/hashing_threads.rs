@@ -6,20 +6,27 @@
 //! same burst would hold 19 MiB per login at once. So checks wait in one queue for
 //! [`THREADS`] threads at most, started on first use. Logins that wait too long are refused by
 //! the driver's authentication timeout; every other client goes on.
+//!
+//! Without the `driver` feature the core starts no thread: checks run where they are polled.
 
+#[cfg(feature = "driver")]
 use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+#[cfg(feature = "driver")]
+use std::sync::{Condvar, OnceLock};
 use std::task::{Context, Poll, Waker};
 
 /// The most checks that run at once (fewer on a machine with fewer cores).
+#[cfg(feature = "driver")]
 pub(super) const THREADS: usize = 4;
 
 type Job = Box<dyn FnOnce() + Send>;
 
 /// The queue the threads take jobs from.
+#[cfg(feature = "driver")]
 struct Queue {
     jobs: Mutex<VecDeque<Job>>,
     ready: Condvar,
@@ -31,6 +38,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The process's queue, with its threads started the first time; `None` if no thread could
 /// be started (out of threads), in which case checks run where they are asked for.
+#[cfg(feature = "driver")]
 fn queue() -> Option<&'static Queue> {
     static QUEUE: OnceLock<Option<Arc<Queue>>> = OnceLock::new();
     let queue = QUEUE.get_or_init(|| {
@@ -48,6 +56,7 @@ fn queue() -> Option<&'static Queue> {
 }
 
 /// A checking thread: takes jobs until the process ends.
+#[cfg(feature = "driver")]
 fn work(queue: &Queue) {
     loop {
         let mut jobs = lock(&queue.jobs);
@@ -89,7 +98,8 @@ impl<T> Future for OffThread<T> {
     }
 }
 
-/// Runs `job` on one of the checking threads, in turn with the others waiting.
+/// Runs `job` on one of the checking threads, in turn with the others waiting (where it is
+/// polled, without the `driver` feature).
 pub(super) fn off_thread<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> OffThread<T> {
     let slot = Arc::new(Mutex::new(Slot { answer: None, waker: None }));
     let filled = Arc::clone(&slot);
@@ -103,13 +113,13 @@ pub(super) fn off_thread<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'st
             waker.wake();
         }
     });
-    match queue() {
-        Some(queue) => {
-            lock(&queue.jobs).push_back(run);
-            queue.ready.notify_one();
-        }
-        None => run(),
+    #[cfg(feature = "driver")]
+    if let Some(queue) = queue() {
+        lock(&queue.jobs).push_back(run);
+        queue.ready.notify_one();
+        return OffThread { slot };
     }
+    run();
     OffThread { slot }
 }
 
@@ -136,11 +146,12 @@ pub(super) fn block_on<F: Future>(future: F) -> F::Output {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::time::Duration;
 
+    #[cfg(feature = "driver")]
     #[test]
     fn jobs_run_on_other_threads_and_at_most_threads_at_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::time::Duration;
         let running = Arc::new(AtomicUsize::new(0));
         let most = Arc::new(AtomicUsize::new(0));
         let caller = std::thread::current().id();
