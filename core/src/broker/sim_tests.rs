@@ -1,6 +1,8 @@
 //! Deterministic tests of the broker core: links and router stepped by hand, time jumped.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -16,6 +18,19 @@ use crate::codec::{
     SubscriptionOptions, Unsubscribe, Will, encode,
 };
 use crate::topic::{TopicFilter, TopicName};
+
+/// The waker the simulator polls slow checks with: it notes that it was woken.
+struct Woken {
+    thread: std::thread::Thread,
+    flag: AtomicBool,
+}
+
+impl std::task::Wake for Woken {
+    fn wake(self: Arc<Self>) {
+        self.flag.store(true, Ordering::Release);
+        self.thread.unpark();
+    }
+}
 
 /// A broker core and its clients' links, pumped like the driver pumps them.
 struct Sim {
@@ -233,7 +248,9 @@ impl Sim {
                 }
             }
             // As the driver does, outside the router: poll the slow checks, hand in answers.
-            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            let woken = Arc::new(Woken { thread: std::thread::current(), flag: AtomicBool::new(false) });
+            let waker = std::task::Waker::from(Arc::clone(&woken));
+            let mut cx = std::task::Context::from_waker(&waker);
             let mut i = 0;
             while i < self.waiting.len() {
                 if let std::task::Poll::Ready(decision) = self.waiting[i].2.as_mut().poll(&mut cx) {
@@ -243,6 +260,16 @@ impl Sim {
                 } else {
                     i += 1;
                 }
+            }
+            drop(waker);
+            // A check that kept the waker will wake it (a password checked on another thread):
+            // wait for that, as the driver's task would, rather than give up.
+            if !moved && Arc::strong_count(&woken) > 1 {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while !woken.flag.load(Ordering::Acquire) && Instant::now() < deadline {
+                    std::thread::park_timeout(Duration::from_millis(50));
+                }
+                continue;
             }
             if let Some(store) = &mut self.store {
                 let mut ops = Vec::new();
