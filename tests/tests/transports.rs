@@ -489,6 +489,37 @@ fn websocket_handshakes_and_framing_on_both_runtimes() {
 }
 
 #[test]
+fn a_silent_connection_is_closed_at_the_listeners_handshake_timeout_on_both_runtimes() {
+    watch_panics();
+    on_both_runtimes(|rt| {
+        let pki = TestPki::new(&format!("{rt:?}-handshake"));
+        let limit = Duration::from_millis(300);
+        let listeners = vec![
+            ListenerConfig { handshake_timeout: limit, ..listener(TLS, Some(tls_of(&pki, false)), None) },
+            ListenerConfig { handshake_timeout: limit, ..listener(WS, None, Some(ListenerWebSocket::default())) },
+        ];
+        let broker = TestBroker::start_listeners(rt, BrokerConfig { listeners, ..BrokerConfig::default() });
+        for (name, scheme) in [(TLS, "mqtts"), (WS, "ws")] {
+            // Connects and says nothing: closed after 0.3 s, far sooner than the default 10 s.
+            let started = std::time::Instant::now();
+            let mut silent = TcpStream::connect(broker.addr_of(name)).expect("connect");
+            silent.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+            let mut buf = [0; 64];
+            match silent.read(&mut buf) {
+                Ok(0) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+                other => panic!("{rt:?} {name}: expected the broker to close, got {other:?}"),
+            }
+            let waited = started.elapsed();
+            assert!(waited >= limit && waited < Duration::from_secs(5), "{rt:?} {name}: closed after {waited:?}");
+            logged(&[&format!("listener {name}: 127.0.0.1:"), &format!("no {scheme} handshake within 300ms; closed")]);
+        }
+        assert!(broker.is_running(), "{rt:?}");
+    });
+    assert_eq!(broker_panics(), Vec::<String>::new());
+}
+
+#[test]
 fn unusable_tls_files_are_named_when_binding() {
     let pki = TestPki::new("files");
     let missing = PathBuf::from("/nonexistent/moat/cert.pem");

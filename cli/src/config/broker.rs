@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use moat_mqtt_core::broker::{
-    BrokerConfig, ListenerConfig, ListenerTls, ListenerWebSocket, OnCorrupt, PersistenceConfig, SyncMode,
+    BrokerConfig, DEFAULT_HANDSHAKE_TIMEOUT, ListenerConfig, ListenerTls, ListenerWebSocket, OnCorrupt,
+    PersistenceConfig, SyncMode,
 };
 use moat_mqtt_core::codec::MAX_REMAINING_LENGTH;
 
@@ -43,6 +44,7 @@ const LISTENER: Schema = &[
     ("keyfile", &[]),
     ("require-certificate", &[]),
     ("path", &[]),
+    ("handshake-timeout", &[]),
 ];
 
 /// The keys of `persistence`.
@@ -176,6 +178,8 @@ struct Settings {
     require_certificate: Option<bool>,
     /// `path` (WebSocket).
     path: Option<String>,
+    /// `handshake-timeout` (TLS and WebSocket).
+    handshake_timeout: Option<Duration>,
 }
 
 impl Settings {
@@ -193,6 +197,7 @@ impl Settings {
             cadata: self.cadata.or_else(|| template.cadata.clone()),
             require_certificate: self.require_certificate.or(template.require_certificate),
             path: self.path.or_else(|| template.path.clone()),
+            handshake_timeout: self.handshake_timeout.or(template.handshake_timeout),
         }
     }
 }
@@ -233,7 +238,14 @@ fn listeners(w: &mut Walker, path: &str, node: &Node) -> Result<Vec<ListenerConf
             };
             let websocket = matches!(settings.kind, Some(Kind::WebSocket))
                 .then(|| ListenerWebSocket { path: settings.path.clone() });
-            Ok(ListenerConfig { name, bind, max_connections: settings.max_connections.flatten(), tls, websocket })
+            Ok(ListenerConfig {
+                name,
+                bind,
+                max_connections: settings.max_connections.flatten(),
+                tls,
+                websocket,
+                handshake_timeout: settings.handshake_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT),
+            })
         })
         .collect()
 }
@@ -281,6 +293,13 @@ fn listener(w: &mut Walker, path: &str, node: &Node) -> Result<Settings, ConfigE
                 } else {
                     Some(usize::try_from(n).map_err(|_| w.expected(path, node, "a smaller whole number"))?)
                 });
+            }
+            "handshake-timeout" => {
+                let secs = w.seconds(path, node)?;
+                if secs <= 0.0 {
+                    return Err(w.expected(path, node, "a number of seconds greater than 0"));
+                }
+                settings.handshake_timeout = Some(Duration::from_secs_f64(secs));
             }
             "require-certificate" => settings.require_certificate = Some(w.boolean(path, node)?),
             "certfile" => settings.certfile = Some(w.text(path, node)?.into()),

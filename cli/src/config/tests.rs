@@ -105,6 +105,17 @@ fn tls_listener_settings() {
     assert!(msg.starts_with("test.yaml:2:24: listener a: ssl: on needs certfile and keyfile"), "{msg}");
     let msg = fail("listeners:\n  a: {bind: ':1', type: ws, path: mqtt}\n");
     assert!(msg.contains("\"listeners.a.path\": expected a request path starting with /"), "{msg}");
+
+    // handshake-timeout: per listener, from the template, else 10 s.
+    let b = load(
+        "listeners:\n  default: {handshake-timeout: 2.5}\n  a: {bind: ':1'}\n  b: {bind: ':2', handshake-timeout: 1}\n",
+    )
+    .broker;
+    assert_eq!(b.listeners[0].handshake_timeout, Duration::from_millis(2500));
+    assert_eq!(b.listeners[1].handshake_timeout, Duration::from_secs(1));
+    assert_eq!(load("listeners:\n  a: {bind: ':1'}\n").broker.listeners[0].handshake_timeout, Duration::from_secs(10));
+    let msg = fail("listeners:\n  a: {bind: ':1', handshake-timeout: 0}\n");
+    assert!(msg.contains("expected a number of seconds greater than 0"), "{msg}");
 }
 
 #[test]

@@ -85,7 +85,13 @@ pub struct ListenerConfig {
     pub tls: Option<ListenerTls>,
     /// WebSocket settings (`type: ws`); `None`: MQTT directly on the (TLS or TCP) stream.
     pub websocket: Option<ListenerWebSocket>,
+    /// How long a connection has for its TLS and WebSocket handshakes before it is closed
+    /// (`handshake-timeout`; unused by plain TCP listeners).
+    pub handshake_timeout: Duration,
 }
+
+/// [`ListenerConfig::handshake_timeout`]'s default.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Default for ListenerConfig {
     fn default() -> Self {
@@ -95,6 +101,7 @@ impl Default for ListenerConfig {
             max_connections: None,
             tls: None,
             websocket: None,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
         }
     }
 }

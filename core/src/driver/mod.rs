@@ -28,6 +28,4 @@ pub use listener::{ListenerGate, serve_listener};
 pub use persist::{RedbStore, STORE_FILE};
 pub use poller::{PolledListener, PolledTcp, PollerSource};
 pub use runtime::{BoxFuture, Runtime, WatchedPoller};
-pub use transport::{
-    Dialer, HANDSHAKE_TIMEOUT, ListenerTransport, TransportConnector, TransportError, TransportStream, WsBytes,
-};
+pub use transport::{Dialer, ListenerTransport, TransportConnector, TransportError, TransportStream, WsBytes};

@@ -6,7 +6,7 @@
 //!   name the listener and the file); the runtime's accept loop hands each accepted TCP stream
 //!   to [`ListenerTransport::accept`] and spawns the future it returns. A plain TCP connection
 //!   goes straight to the [`ListenerGate`]; a TLS or WebSocket one first completes its handshake
-//!   within [`HANDSHAKE_TIMEOUT`] in a task of its own, so a slow peer never holds up
+//!   within the listener's `handshake_timeout` in a task of its own, so a slow peer never holds up
 //!   accepting, and a failed handshake is a log line naming the listener, the peer and the
 //!   reason.
 //! - Client: [`TransportConnector`] opens `mqtt://`, `mqtts://`, `ws://` and `wss://` URLs over
@@ -35,9 +35,6 @@ use crate::broker::{ListenerConfig, ListenerWebSocket};
 use crate::client::options::{BrokerUrl, ClientOptions};
 
 pub use ws::WsBytes;
-
-/// How long a listener waits for a connection's TLS and WebSocket handshakes before closing it.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a transport cannot be set up or a handshake failed. Each names who it concerns (a
 /// listener, a peer, the client) so the line says where to look.
@@ -151,6 +148,8 @@ pub struct ListenerTransport {
     websocket: Option<Arc<ListenerWebSocket>>,
     /// The largest WebSocket message or frame accepted.
     max_message: usize,
+    /// How long the handshakes may take.
+    handshake_timeout: Duration,
 }
 
 impl fmt::Debug for ListenerTransport {
@@ -181,6 +180,7 @@ impl ListenerTransport {
             tls,
             websocket: config.websocket.clone().map(Arc::new),
             max_message: max_packet_size,
+            handshake_timeout: config.handshake_timeout,
         })
     }
 
@@ -227,7 +227,7 @@ impl ListenerTransport {
     /// may refuse it at once).
     ///
     /// Plain TCP is served as it is. Otherwise a task on the broker's runtime performs the
-    /// handshakes (at most [`HANDSHAKE_TIMEOUT`]; a failure or timeout is logged and the
+    /// handshakes (at most the listener's `handshake_timeout`; a failure or timeout is logged and the
     /// connection closed) and then hands the stream to `gate`, so a slow handshake never holds
     /// up the accept loop.
     pub fn accept<R, S>(&self, core: &BrokerCore<R>, gate: &ListenerGate, stream: S, peer: String)
@@ -243,13 +243,14 @@ impl ListenerTransport {
         let runtime = core.runtime().clone();
         runtime.spawn(Box::pin(async move {
             let runtime = core.runtime().clone();
-            let timeout = runtime.sleep_until(runtime.now() + HANDSHAKE_TIMEOUT);
+            let limit = this.handshake_timeout;
+            let timeout = runtime.sleep_until(runtime.now() + limit);
             let handshake = Box::pin(this.handshake(stream, &peer));
             let outcome = match futures::future::select(handshake, timeout).await {
                 Either::Left((outcome, _)) => outcome,
                 Either::Right(((), _)) => Err(TransportError::Handshake {
                     who: format!("listener {}: {peer}", this.name),
-                    reason: format!("no {} handshake within {HANDSHAKE_TIMEOUT:?}; closed", this.scheme()),
+                    reason: format!("no {} handshake within {limit:?}; closed", this.scheme()),
                 }),
             };
             match outcome {
