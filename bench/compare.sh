@@ -16,6 +16,7 @@
 #             cargo build --release -p moat-mqtt-cli --features runtime-smol]
 #   DURATION  seconds of publishing per message case [10]
 #   IDLE      idle connections in the memory and connect-rate case [10000]
+#   IDLE_RUNS runs of that case per broker, the brokers in turn; the table shows the median [3]
 #   INFLIGHT  QoS 1/2 messages in flight to one client, for both brokers [100]; both
 #             default to 20, which makes the QoS 1 cases measure a 20-message round trip
 #   RUNTIMES  moat runtimes to run [tokio smol]
@@ -35,6 +36,7 @@ cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10}
 IDLE=${IDLE:-10000}
+IDLE_RUNS=${IDLE_RUNS:-3}
 INFLIGHT=${INFLIGHT:-100}
 RUNTIMES=${RUNTIMES:-tokio smol}
 port=${PORT:-19100}
@@ -123,16 +125,21 @@ for name in "${brokers[@]}"; do
   run_case p2p-q1 "$name" p2p -c 8 -q 1 -s 64 --inflight 20 --duration "$DURATION"
   run_case p2p-q1-w100 "$name" p2p -c 8 -q 1 -s 64 --inflight 100 --duration "$DURATION"
   run_case latency-q1 "$name" p2p -c 8 -q 1 -s 64 --rate 1000 --duration "$DURATION"
-  run_case idle "$name" conn -c "$IDLE" --duration 2
+done
+# Connect rates of single runs spread by about 15 % here: several runs, the brokers in turn.
+for run in $(seq "$IDLE_RUNS"); do
+  for name in "${brokers[@]}"; do
+    run_case "idle.$run" "$name" conn -c "$IDLE" --duration 2
+  done
 done
 
 echo "JSON summaries and broker logs: $KEEP" >&2
 cpu=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
 echo "Machine: $(nproc) x $cpu, $(uname -sr); $(mosquitto -h 2>&1 | head -n 1); moat $("$MOAT" version | cut -d" " -f2) ($(git rev-parse --short HEAD 2>/dev/null || echo "?")); $(date -u +%Y-%m-%d)."
-echo "Cases: ${DURATION} s of publishing each, 64-byte payloads, inflight window ${INFLIGHT} on both brokers, ${IDLE} idle connections; bench on tokio, one thread, at most 128 KiB unsent per connection (its --max-unsent default)."
+echo "Cases: ${DURATION} s of publishing each, 64-byte payloads, inflight window ${INFLIGHT} on both brokers, ${IDLE} idle connections (median of ${IDLE_RUNS} runs, the brokers in turn); bench on tokio, one thread, at most 128 KiB unsent per connection (its --max-unsent default)."
 echo
 python3 - "$KEEP" "${brokers[@]}" <<'EOF'
-import json, os, sys
+import glob, json, os, statistics, sys
 
 keep, brokers = sys.argv[1], sys.argv[2:]
 
@@ -142,6 +149,24 @@ def load(case, broker):
             return json.load(f)
     except (OSError, ValueError):
         return None
+
+def load_all(case, broker):
+    """Every run of a case: `case.N.broker.json` when it ran several times, else the one."""
+    names = sorted(glob.glob(os.path.join(keep, f"{case}.*.{broker}.json")))
+    if not names:
+        return [load(case, broker)]
+    runs = []
+    for name in names:
+        try:
+            with open(name) as f:
+                runs.append(json.load(f))
+        except (OSError, ValueError):
+            runs.append(None)
+    return runs
+
+def median_of(runs, get):
+    got = [v for v in (get(j) for j in runs if j) if v is not None]
+    return statistics.median(got) if got else None
 
 def fmt(v, unit):
     if v is None:
@@ -200,10 +225,11 @@ print("|---|" + "---:|" * (len(head) - 1))
 for label, case, get, unit, higher in rows:
     cells, values = [], []
     for b in brokers:
-        j = load(case, b)
-        v = get(j) if j else None
+        runs = load_all(case, b)
+        v = median_of(runs, get)
         values.append(v)
-        cells.append(fmt(v, unit) + note(case, b, j))
+        marks = "".join(dict.fromkeys(note(case, b, j) for j in runs))
+        cells.append(fmt(v, unit) + marks)
     base = values[0]
     for v in values[1:]:
         if higher is None:
@@ -227,12 +253,12 @@ print("|---|" + "---:|" * len(brokers))
 for case in ["fanin-q0", "fanin-q1", "fanout-q0", "p2p-q1", "p2p-q1-w100", "latency-q1", "idle"]:
     cells = []
     for b in brokers:
-        j = load(case, b)
-        if not j:
+        runs = [j for j in load_all(case, b) if j]
+        if not runs:
             cells.append("n/a")
             continue
-        broker = (j.get("broker") or {}).get("cpu_percent")
-        tool = j.get("tool_cpu_percent")
+        broker = median_of(runs, lambda j: (j.get("broker") or {}).get("cpu_percent"))
+        tool = median_of(runs, lambda j: j.get("tool_cpu_percent"))
         cells.append(f"{broker:.0f} / {tool:.0f}" if broker is not None and tool is not None else "n/a")
     print(f"| {case} | " + " | ".join(cells) + " |")
 EOF
