@@ -190,7 +190,7 @@ struct Link {
     /// Whether the router maps this link to its session now.
     mapped: bool,
     got_connack: bool,
-    /// Bytes fed and bytes of packets handed to `send` since the last transmit.
+    /// Bytes fed and bytes of packets handed to `send` since the last transmit that sent something.
     fed: usize,
     handed: usize,
     /// Deliveries waiting for an acknowledgement the ops may send.
@@ -547,11 +547,13 @@ impl World {
         let mut bytes = Vec::new();
         link.conn.poll_transmit(self.now, &mut bytes);
         assert_eq!(link.conn.pending_len(), 0, "poll_transmit left output behind");
-        link.fed = 0;
-        link.handed = 0;
         if bytes.is_empty() {
+            // Nothing answered yet: what was fed still counts (a packet may arrive in pieces
+            // over several turns and be answered after the last one).
             return;
         }
+        link.fed = 0;
+        link.handed = 0;
         link.inbox.extend_from_slice(&bytes);
         link.decoder.set_level(link.conn.level());
         let mut packets = Vec::new();
