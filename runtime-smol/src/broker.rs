@@ -3,14 +3,11 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use moat_mqtt_core::broker::persist::{Store, StoreError};
 use moat_mqtt_core::broker::{BrokerConfig, SyncMode};
 use moat_mqtt_core::driver::{BrokerCore, ListenerGate, ListenerTransport, PolledListener, serve_listener};
-use smol::Async;
-use smol::net::TcpListener;
 use smol::stream::StreamExt;
 
 use crate::SmolRuntime;
@@ -60,18 +57,9 @@ impl Broker {
         let mut listeners = Vec::with_capacity(configs.len());
         for listener in &configs {
             let transport = ListenerTransport::new(listener, config.link.max_packet_size)?;
-            let socket = TcpListener::bind(listener.bind.as_str()).await.map_err(|e| {
-                io::Error::new(e.kind(), format!("listener {}: cannot bind {}: {e}", listener.name, listener.bind))
-            })?;
             // Accepted through the driver's own socket poller, not async-io's: see
             // `PolledListener`.
-            let socket = Arc::try_unwrap(Arc::<Async<std::net::TcpListener>>::from(socket))
-                .map_err(|_| io::Error::other("the listening socket is shared"))
-                .and_then(Async::into_inner)
-                .and_then(|socket| core.poll_listener(socket))
-                .map_err(|e| {
-                    io::Error::new(e.kind(), format!("listener {}: cannot poll {}: {e}", listener.name, listener.bind))
-                })?;
+            let socket = core.listen(listener)?;
             listeners.push((ListenerGate::new(listener), transport, socket));
         }
         Ok(Self { core, listeners })

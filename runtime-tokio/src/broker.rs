@@ -8,7 +8,6 @@ use std::time::Duration;
 use moat_mqtt_core::broker::persist::{Store, StoreError};
 use moat_mqtt_core::broker::{BrokerConfig, SyncMode};
 use moat_mqtt_core::driver::{BrokerCore, ListenerGate, ListenerTransport, PolledListener, serve_listener};
-use tokio::net::TcpListener;
 
 use crate::TokioRuntime;
 
@@ -57,13 +56,8 @@ impl Broker {
         let mut listeners = Vec::with_capacity(configs.len());
         for listener in &configs {
             let transport = ListenerTransport::new(listener, config.link.max_packet_size)?;
-            let socket = TcpListener::bind(&listener.bind).await.map_err(|e| {
-                io::Error::new(e.kind(), format!("listener {}: cannot bind {}: {e}", listener.name, listener.bind))
-            })?;
             // Accepted through the driver's own socket poller, not tokio's: see `PolledListener`.
-            let socket = socket.into_std().and_then(|socket| core.poll_listener(socket)).map_err(|e| {
-                io::Error::new(e.kind(), format!("listener {}: cannot poll {}: {e}", listener.name, listener.bind))
-            })?;
+            let socket = core.listen(listener)?;
             listeners.push((ListenerGate::new(listener), transport, socket));
         }
         Ok(Self { core, listeners })

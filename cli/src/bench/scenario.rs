@@ -24,6 +24,7 @@ use moat_mqtt_core::topic::{TopicFilter, TopicName};
 use super::link::{Link, LinkReport, Login, PublishPlan, Role, handshake};
 use super::payload::PublishTemplate;
 use super::report::{Outcome, Progress};
+use super::shards::BenchRuntime;
 use super::stats::{QosCounts, Shared};
 use super::usage::{CpuClock, ProcessUsage};
 use crate::broker_cmd::RuntimeChoice;
@@ -162,10 +163,10 @@ struct Handle {
 fn spawn_link<S, R>(runtime: &R, link: Link<S, R>, stop: oneshot::Sender<()>) -> Handle
 where
     S: futures::io::AsyncRead + futures::io::AsyncWrite + Unpin + Send + 'static,
-    R: Runtime + Unpin,
+    R: BenchRuntime,
 {
     let (tx, rx) = oneshot::channel();
-    runtime.spawn(Box::pin(async move {
+    runtime.spawn_here(Box::pin(async move {
         let _ = tx.send(link.await);
     }));
     Handle { report: rx, stop: Some(stop) }
@@ -277,7 +278,7 @@ where
 /// Runs `plan` with `connector` on `runtime` until it is over or `stop` fires (Ctrl-C).
 pub(crate) async fn run<R, C>(runtime: R, connector: Arc<C>, plan: &Plan, stop: Stop) -> Outcome
 where
-    R: Runtime + Unpin,
+    R: BenchRuntime,
     C: Connector,
 {
     let shared = Arc::new(Shared::new());

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use moat_mqtt_core::broker::{
-    BrokerConfig, DEFAULT_HANDSHAKE_TIMEOUT, ListenerConfig, ListenerTls, ListenerWebSocket, OnCorrupt,
-    PersistenceConfig, SyncMode,
+    BrokerConfig, DEFAULT_BACKLOG, DEFAULT_HANDSHAKE_TIMEOUT, ListenerConfig, ListenerTls, ListenerWebSocket,
+    OnCorrupt, PersistenceConfig, SyncMode,
 };
 use moat_mqtt_core::codec::MAX_REMAINING_LENGTH;
 
@@ -45,6 +45,7 @@ const LISTENER: Schema = &[
     ("require-certificate", &[]),
     ("path", &[]),
     ("handshake-timeout", &[]),
+    ("backlog", &[]),
 ];
 
 /// The keys of `persistence`.
@@ -52,6 +53,9 @@ const PERSISTENCE: Schema = &[("enabled", &[]), ("path", &[]), ("sync", &[]), ("
 
 /// The name of the listener that is a template for the others.
 const TEMPLATE: &str = "default";
+
+/// The largest `backlog` taken (the OS caps it lower anyway: 4,096 by default on Linux).
+const MAX_BACKLOG: u32 = 65_535;
 
 /// Where the broker listens when nothing says otherwise.
 const DEFAULT_BIND: &str = "0.0.0.0:1883";
@@ -180,6 +184,8 @@ struct Settings {
     path: Option<String>,
     /// `handshake-timeout` (TLS and WebSocket).
     handshake_timeout: Option<Duration>,
+    /// `backlog`.
+    backlog: Option<u32>,
 }
 
 impl Settings {
@@ -198,6 +204,7 @@ impl Settings {
             require_certificate: self.require_certificate.or(template.require_certificate),
             path: self.path.or_else(|| template.path.clone()),
             handshake_timeout: self.handshake_timeout.or(template.handshake_timeout),
+            backlog: self.backlog.or(template.backlog),
         }
     }
 }
@@ -245,6 +252,7 @@ fn listeners(w: &mut Walker, path: &str, node: &Node) -> Result<Vec<ListenerConf
                 tls,
                 websocket,
                 handshake_timeout: settings.handshake_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT),
+                backlog: settings.backlog.unwrap_or(DEFAULT_BACKLOG),
             })
         })
         .collect()
@@ -300,6 +308,15 @@ fn listener(w: &mut Walker, path: &str, node: &Node) -> Result<Settings, ConfigE
                     return Err(w.expected(path, node, "a number of seconds greater than 0"));
                 }
                 settings.handshake_timeout = Some(Duration::from_secs_f64(secs));
+            }
+            "backlog" => {
+                let n = w.whole(path, node)?;
+                settings.backlog = Some(
+                    u32::try_from(n)
+                        .ok()
+                        .filter(|&n| (1..=MAX_BACKLOG).contains(&n))
+                        .ok_or_else(|| w.expected(path, node, &format!("a whole number from 1 to {MAX_BACKLOG}")))?,
+                );
             }
             "require-certificate" => settings.require_certificate = Some(w.boolean(path, node)?),
             "certfile" => settings.certfile = Some(w.text(path, node)?.into()),

@@ -116,6 +116,15 @@ fn tls_listener_settings() {
     assert_eq!(load("listeners:\n  a: {bind: ':1'}\n").broker.listeners[0].handshake_timeout, Duration::from_secs(10));
     let msg = fail("listeners:\n  a: {bind: ':1', handshake-timeout: 0}\n");
     assert!(msg.contains("expected a number of seconds greater than 0"), "{msg}");
+
+    // backlog: per listener, from the template, else 1,024; 1 to 65,535.
+    let b = load("listeners:\n  default: {backlog: 300}\n  a: {bind: ':1'}\n  b: {bind: ':2', backlog: 5000}\n").broker;
+    assert_eq!((b.listeners[0].backlog, b.listeners[1].backlog), (300, 5000));
+    assert_eq!(load("listeners:\n  a: {bind: ':1'}\n").broker.listeners[0].backlog, 1024);
+    for bad in ["0", "-1", "70000"] {
+        let msg = fail(&format!("listeners:\n  a: {{bind: ':1', backlog: {bad}}}\n"));
+        assert!(msg.contains("\"listeners.a.backlog\": expected a whole number from 1 to 65535"), "{bad}: {msg}");
+    }
 }
 
 #[test]

@@ -88,10 +88,18 @@ pub struct ListenerConfig {
     /// How long a connection has for its TLS and WebSocket handshakes before it is closed
     /// (`handshake-timeout`; unused by plain TCP listeners).
     pub handshake_timeout: Duration,
+    /// How many connections the OS may hold, handshake done, before the broker accepts them
+    /// (`backlog`, the `listen` backlog; capped by the OS: `net.core.somaxconn` on Linux).
+    /// Connections beyond it have their SYN dropped and retry after a second or more.
+    pub backlog: u32,
 }
 
 /// [`ListenerConfig::handshake_timeout`]'s default.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// [`ListenerConfig::backlog`]'s default: room for a fleet reconnecting at once (mosquitto
+/// uses 100, EMQX 1,024).
+pub const DEFAULT_BACKLOG: u32 = 1024;
 
 impl Default for ListenerConfig {
     fn default() -> Self {
@@ -102,6 +110,7 @@ impl Default for ListenerConfig {
             tls: None,
             websocket: None,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            backlog: DEFAULT_BACKLOG,
         }
     }
 }

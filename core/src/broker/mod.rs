@@ -18,8 +18,8 @@ mod session;
 mod stats;
 
 pub use config::{
-    BrokerConfig, DEFAULT_HANDSHAKE_TIMEOUT, ListenerConfig, ListenerTls, ListenerWebSocket, OnCorrupt,
-    PersistenceConfig, SyncMode,
+    BrokerConfig, DEFAULT_BACKLOG, DEFAULT_HANDSHAKE_TIMEOUT, ListenerConfig, ListenerTls, ListenerWebSocket,
+    OnCorrupt, PersistenceConfig, SyncMode,
 };
 pub use connection::{LinkConfig, LinkEvent, ServerConnection};
 pub use error::{CloseReason, ProtocolError};

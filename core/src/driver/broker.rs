@@ -17,7 +17,9 @@ use super::listener::OpenConnection;
 use super::persist::{RedbStore, StoreWriter};
 use super::poller::{PolledListener, PolledTcp, Poller};
 use crate::broker::persist::{Snapshot, Store, StoreError, StoreOp};
-use crate::broker::{BrokerConfig, CloseReason, LinkConfig, LinkId, Router, RouterEvent, Stats, SyncMode};
+use crate::broker::{
+    BrokerConfig, CloseReason, LinkConfig, LinkId, ListenerConfig, Router, RouterEvent, Stats, SyncMode,
+};
 
 /// The broker as the runtimes drive it: one [`Router`] shared by every link.
 ///
@@ -251,7 +253,29 @@ impl<R: Runtime> BrokerCore<R> {
     /// The OS refused to create the group's poller or to register the socket, or the broker
     /// has stopped.
     pub fn poll_socket(&self, stream: std::net::TcpStream) -> io::Result<PolledTcp> {
+        stream.set_nonblocking(true)?;
+        self.poll_accepted(stream)
+    }
+
+    /// [`poll_socket`](Self::poll_socket) for a socket that is non-blocking already (as a
+    /// [`PolledListener`] accepts them): one system call fewer per connection.
+    pub(super) fn poll_accepted(&self, stream: std::net::TcpStream) -> io::Result<PolledTcp> {
         PolledTcp::new(&self.next_poller()?, stream)
+    }
+
+    /// Binds the listening socket `config` describes (its address, `backlog`, `SO_REUSEADDR`,
+    /// and `TCP_NODELAY` for the connections it accepts) and registers it with the socket
+    /// poller of one of the broker's link groups, for [`serve_listener`](super::serve_listener):
+    /// the way every runtime binds its listeners.
+    ///
+    /// # Errors
+    /// The address does not resolve or cannot be bound (in use, say), or as
+    /// [`poll_listener`](Self::poll_listener); the message names the listener and its address.
+    pub fn listen(&self, config: &ListenerConfig) -> io::Result<PolledListener> {
+        let socket = super::listener::bind(config)?;
+        self.poll_listener(socket).map_err(|e| {
+            io::Error::new(e.kind(), format!("listener {}: cannot poll {}: {e}", config.name, config.bind))
+        })
     }
 
     /// Registers a listening socket with the socket poller of one of the broker's link groups,

@@ -276,9 +276,8 @@ pub struct PolledTcp {
 }
 
 impl PolledTcp {
-    /// Registers `stream` (a connected socket, made non-blocking here) with `poller`.
+    /// Registers `stream` (a connected, non-blocking socket) with `poller`.
     pub(super) fn new(poller: &Arc<Poller>, stream: std::net::TcpStream) -> io::Result<Self> {
-        stream.set_nonblocking(true)?;
         let token = poller.register(stream.as_raw_fd(), Interest::READABLE | Interest::WRITABLE)?;
         Ok(Self { stream, token, seen: [0; 2], poller: Arc::clone(poller) })
     }
@@ -445,6 +444,12 @@ mod tests {
         }
     }
 
+    /// `stream`, non-blocking as `PolledTcp` takes it (as a `PolledListener` accepts it).
+    fn nonblocking(stream: std::net::TcpStream) -> std::net::TcpStream {
+        stream.set_nonblocking(true).unwrap();
+        stream
+    }
+
     fn driven() -> Driven {
         let (source, poller) = PollerSource::new(0).unwrap();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -475,7 +480,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let driven = driven();
-        let mut polled = PolledTcp::new(&driven.poller, listener.accept().unwrap().0).unwrap();
+        let mut polled = PolledTcp::new(&driven.poller, nonblocking(listener.accept().unwrap().0)).unwrap();
         let count = Arc::new(Count(AtomicUsize::new(0)));
         let waker = Waker::from(Arc::clone(&count));
         let mut cx = Context::from_waker(&waker);
@@ -510,7 +515,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let driven = driven();
-        let mut polled = PolledTcp::new(&driven.poller, listener.accept().unwrap().0).unwrap();
+        let mut polled = PolledTcp::new(&driven.poller, nonblocking(listener.accept().unwrap().0)).unwrap();
         let count = Arc::new(Count(AtomicUsize::new(0)));
         let waker = Waker::from(Arc::clone(&count));
         let mut cx = Context::from_waker(&waker);
@@ -542,7 +547,7 @@ mod tests {
         let before = entries();
         for _ in 0..200 {
             let _peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-            drop(PolledTcp::new(poller, listener.accept().unwrap().0).unwrap());
+            drop(PolledTcp::new(poller, nonblocking(listener.accept().unwrap().0)).unwrap());
         }
         // 200 registrations one after the other need one entry per shard.
         let grown = entries() - before;
